@@ -1,0 +1,130 @@
+#include <gtest/gtest.h>
+
+#include "glimpse/core/safetensors.h"
+#include "glimpse/core/state_dict.h"
+#include "glimpse/vision/encoder.h"
+#include "glimpse/vision/mobilenet_v2.h"
+#include "glimpse/vision/small_cnn.h"
+
+namespace glimpse::vision {
+namespace {
+
+TEST(GridFromMap, FlattensCellsRowMajor) {
+  auto map = torch::arange(2 * 3 * 2 * 4, torch::kFloat32).view({2, 3, 2, 4});  // [B, C, H, W]
+  FeatureGrid g = grid_from_map(map);
+  EXPECT_EQ(g.grid_h, 2);
+  EXPECT_EQ(g.grid_w, 4);
+  EXPECT_EQ(g.features.sizes(), (std::vector<int64_t>{2, 8, 3}));
+  // cell n = y * W + x holds channel c of map[b, c, y, x]
+  EXPECT_EQ(g.features[1][6][2].item<float>(), map[1][2][1][2].item<float>());
+}
+
+TEST(SmallCnn, ProducesTheConfiguredGrid) {
+  SmallCnnOptions o;
+  o.width = 8;
+  o.depth = 3;
+  o.grid_h = 4;
+  o.grid_w = 5;
+  SmallCnn cnn(o);
+  EXPECT_EQ(cnn.channels(), 32);
+  auto g = cnn.encode(torch::randn({2, 3, 64, 64}));
+  EXPECT_EQ(g.features.sizes(), (std::vector<int64_t>{2, 20, 32}));
+  EXPECT_EQ(g.grid_h, 4);
+  EXPECT_EQ(g.grid_w, 5);
+}
+
+TEST(SmallCnn, WithoutPoolingTheGridFollowsTheInput) {
+  SmallCnnOptions o;
+  o.width = 4;
+  o.depth = 2;
+  o.grid_h = o.grid_w = 0;
+  SmallCnn cnn(o);
+  auto g = cnn.encode(torch::randn({1, 3, 32, 48}));
+  EXPECT_EQ(g.grid_h, 8);
+  EXPECT_EQ(g.grid_w, 12);
+  // stage 1: 16x24 out, 3*4*9 + 4*4*9 MACs per cell; stage 2: 8x12, 4*8*9 + 8*8*9
+  EXPECT_EQ(cnn.macs(32, 48), 16 * 24 * (3 * 4 * 9 + 4 * 4 * 9) + 8 * 12 * (4 * 8 * 9 + 8 * 8 * 9));
+}
+
+TEST(SmallCnn, RefusesBadOptions) {
+  SmallCnnOptions o;
+  o.depth = 0;
+  EXPECT_THROW(SmallCnn{o}, Error);
+  o = {};
+  o.grid_h = 3;
+  o.grid_w = 0;
+  EXPECT_THROW(SmallCnn{o}, Error);
+}
+
+TEST(MobileNetV2, HasTorchvisionNamesAndShapes) {
+  MobileNetV2 net;
+  auto sd = core::state_dict(net);
+  EXPECT_EQ(sd.size(), 314u);  // as torchvision's state dict
+  std::map<std::string, torch::Tensor> m(sd.begin(), sd.end());
+  EXPECT_EQ(m.at("features.0.0.weight").sizes(), (std::vector<int64_t>{32, 3, 3, 3}));
+  EXPECT_EQ(m.at("features.1.conv.0.0.weight").sizes(), (std::vector<int64_t>{32, 1, 3, 3}));
+  EXPECT_EQ(m.at("features.1.conv.1.weight").sizes(), (std::vector<int64_t>{16, 32, 1, 1}));
+  EXPECT_EQ(m.at("features.2.conv.3.running_var").sizes(), (std::vector<int64_t>{24}));
+  EXPECT_EQ(m.at("features.18.0.weight").sizes(), (std::vector<int64_t>{1280, 320, 1, 1}));
+  EXPECT_EQ(m.at("classifier.1.weight").sizes(), (std::vector<int64_t>{1000, 1280}));
+}
+
+TEST(MobileNetV2, EncodesASevenBySevenGridAt224) {
+  MobileNetV2Options o;
+  o.with_classifier = false;
+  MobileNetV2 net(o);
+  net.eval();
+  torch::InferenceMode guard;
+  auto g = net.encode(torch::randn({2, 3, 224, 224}));
+  EXPECT_EQ(g.features.sizes(), (std::vector<int64_t>{2, 49, 1280}));
+  EXPECT_EQ(g.grid_h, 7);
+  EXPECT_EQ(g.grid_w, 7);
+  EXPECT_EQ(net.encode(torch::randn({1, 3, 96, 128})).features.size(1), 3 * 4);
+  EXPECT_THROW(net.logits(torch::randn({1, 3, 64, 64})), Error);
+}
+
+TEST(MobileNetV2, CountsTheMultiplyAccumulatesOfThePaper) {
+  MobileNetV2 net;
+  // The paper's 300M MACs at 224x224: 299.49M in the features plus 1.28M in the classifier
+  // (the features' figure recomputed independently from the layer table).
+  EXPECT_EQ(net.feature_macs(224, 224), 299'494'272);
+}
+
+TEST(MobileNetV2, FreezesBlocksBelowTrainableFrom) {
+  MobileNetV2Options o;
+  o.trainable_from = 17;
+  MobileNetV2 net(o);
+  for (const auto& p : net.named_parameters()) {
+    const auto& name = p.key();
+    const bool trainable = name.rfind("features.17.", 0) == 0 ||
+                           name.rfind("features.18.", 0) == 0 || name.rfind("classifier.", 0) == 0;
+    EXPECT_EQ(p.value().requires_grad(), trainable) << name;
+  }
+  net.train();
+  EXPECT_FALSE(net.named_children()["features"]->children()[16]->is_training());
+  EXPECT_TRUE(net.named_children()["features"]->children()[17]->is_training());
+  EXPECT_THROW(net.set_trainable_from(20), Error);
+}
+
+TEST(MobileNetV2, LoadsWhatItSavedWithIdenticalOutputs) {
+  MobileNetV2 a, b;
+  a.eval();
+  b.eval();
+  auto f = core::SafetensorsFile::parse(core::serialize_safetensors(core::state_dict(a))).take();
+  ASSERT_TRUE(b.load(f).ok());
+  torch::InferenceMode guard;
+  auto x = torch::randn({1, 3, 64, 64});
+  EXPECT_TRUE(torch::equal(a.logits(x), b.logits(x)));
+}
+
+TEST(MobileNetV2, AnEncoderWithoutClassifierLoadsAFullFile) {
+  MobileNetV2 full;
+  MobileNetV2Options o;
+  o.with_classifier = false;
+  MobileNetV2 enc(o);
+  auto f = core::SafetensorsFile::parse(core::serialize_safetensors(core::state_dict(full))).take();
+  EXPECT_TRUE(enc.load(f).ok());
+}
+
+}  // namespace
+}  // namespace glimpse::vision

@@ -1,0 +1,58 @@
+// MobileNetV2 (Sandler et al., CVPR 2018, "MobileNetV2: Inverted Residuals and Linear
+// Bottlenecks"), laid out exactly as torchvision's `mobilenet_v2` so its state-dict names load
+// as they are: features.0 (conv 3x3/2), features.1..17 (inverted residual blocks),
+// features.18 (conv 1x1 to 1280), classifier.1 (linear to 1000 classes).
+//
+// As an encoder the grid is the output of features.18: 7x7x1280 at 224x224.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "glimpse/core/error.h"
+#include "glimpse/core/safetensors.h"
+#include "glimpse/vision/encoder.h"
+
+namespace glimpse::vision {
+
+struct MobileNetV2Options {
+  bool with_classifier = true;  // keep classifier.1 (ImageNet logits); an encoder may drop it
+  int64_t num_classes = 1000;
+  // Blocks features.<trainable_from> .. features.18 get gradients; the rest are frozen.
+  // 19 (the default) freezes the whole backbone; 0 trains all of it.
+  int trainable_from = 19;
+};
+
+class MobileNetV2 : public Encoder {
+ public:
+  static constexpr int kBlocks = 19;  // features.0 .. features.18
+  explicit MobileNetV2(const MobileNetV2Options& options = {});
+
+  FeatureGrid encode(const torch::Tensor& images) override;  // [B,3,H,W] -> [B, N, 1280]
+  int64_t channels() const override { return 1280; }
+  std::string name() const override { return "mobilenet_v2"; }
+  int64_t num_classes() const { return options_.with_classifier ? options_.num_classes : 0; }
+
+  torch::Tensor feature_map(const torch::Tensor& images);  // [B, 1280, H/32, W/32]
+  torch::Tensor logits(const torch::Tensor& images);       // [B, num_classes]
+
+  // Freezes features.0 .. features.<block-1>, unfreezes the rest; frozen blocks also stay in
+  // eval mode (BatchNorm statistics fixed) when the module is put in train mode.
+  void set_trainable_from(int block);
+  int trainable_from() const { return options_.trainable_from; }
+  void train(bool on = true) override;
+
+  // Multiply-accumulates of one forward pass of the features at the given input size.
+  int64_t feature_macs(int64_t height, int64_t width) const;
+
+  // Loads torchvision-named weights (with or without the classifier, per the options).
+  Status load(const core::SafetensorsFile& file, const std::string& prefix = "");
+
+ private:
+  MobileNetV2Options options_;
+  torch::nn::Sequential features_{nullptr};
+  torch::nn::Sequential classifier_{nullptr};
+};
+
+}  // namespace glimpse::vision

@@ -1,0 +1,41 @@
+#include "glimpse/vision/small_cnn.h"
+
+#include <algorithm>
+
+#include "conv_block.h"
+#include "glimpse/core/error.h"
+
+namespace glimpse::vision {
+
+SmallCnn::SmallCnn(const SmallCnnOptions& options) : options_(options) {
+  if (options.width < 1 || options.depth < 1 || options.depth > 8 || options.grid_h < 0 ||
+      options.grid_w < 0 || (options.grid_h == 0) != (options.grid_w == 0))
+    throw Error(ErrorCode::kInvalidArgument,
+                "SmallCnn needs width >= 1, depth 1..8 and a grid of two positive sizes (or 0x0)");
+  using detail::Activation;
+  using detail::ConvBnAct;
+  torch::nn::Sequential f;
+  int64_t in = 3;
+  for (int s = 0; s < options.depth; ++s) {
+    const int64_t out = options.width << std::min(s, 3);
+    f->push_back(ConvBnAct(in, out, 3, 2, 1, Activation::kRelu));
+    f->push_back(ConvBnAct(out, out, 3, 1, 1, Activation::kRelu));
+    in = out;
+  }
+  channels_ = in;
+  features_ = register_module("features", f);
+}
+
+FeatureGrid SmallCnn::encode(const torch::Tensor& images) {
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "SmallCnn expects images [B, 3, H, W]");
+  auto map = features_->forward(images);  // [B, C, H/2^depth, W/2^depth]
+  if (options_.grid_h > 0)
+    map = torch::adaptive_avg_pool2d(map, {options_.grid_h, options_.grid_w});
+  return grid_from_map(map);  // [B, gh*gw, C]
+}
+
+int64_t SmallCnn::macs(int64_t height, int64_t width) const {
+  return detail::count_macs(*features_, height, width);
+}
+
+}  // namespace glimpse::vision
