@@ -1,0 +1,48 @@
+// What every glimpse subcommand shares: thread count, image limits, default paths, and the
+// convention that a failure is one line on stderr and a non-zero exit.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+#include "glimpse/vision/image_decode.h"
+
+namespace glimpse::app {
+
+struct CommonOptions {
+  int threads = 0;  // 0 = every core
+  vision::ImageLimits image_limits;
+};
+
+// A subcommand's work, run after parsing; returns the process exit code.
+using Action = std::function<int()>;
+
+// The shared data folder: $GLIMPSE_SHARED_DIR, else the ../shared the build was configured with.
+std::string shared_dir();
+
+// Adds --max-image-bytes and --max-pixels to `cmd`.
+void add_image_limit_flags(CLI::App& cmd, CommonOptions& common);
+
+// Prints "glimpse: <message>" on one line to stderr and returns exit code 1.
+int report_error(const std::string& message);
+
+// While alive, the process's stderr (fd 2) goes to /dev/null. OpenCV 4.6 writes decoder
+// failures straight to std::cerr and libpng/libtiff print their own warnings; the command line
+// promises one line per error, so it mutes them around decoding and says what went wrong itself.
+// Process-wide: for the command line only, never in library code.
+class QuietStderr {
+ public:
+  QuietStderr();
+  ~QuietStderr();
+  QuietStderr(const QuietStderr&) = delete;
+  QuietStderr& operator=(const QuietStderr&) = delete;
+
+ private:
+  int saved_ = -1;
+};
+
+void add_classify_command(CLI::App& app, CommonOptions& common, Action& action);
+
+}  // namespace glimpse::app

@@ -1,0 +1,45 @@
+// glimpse: caption images, answer questions about them, and show where the model looked.
+#include <opencv2/core/utils/logger.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "common.h"
+#include "glimpse/core/error.h"
+#include "glimpse/core/threads.h"
+
+int main(int argc, char** argv) {
+  using namespace glimpse;
+  // Library chatter (libpng/libtiff warnings routed through OpenCV's logger) would break the
+  // one-line-error contract; our own messages say what went wrong.
+  cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+
+  CLI::App app{
+      "glimpse: caption images and answer questions about them with attention,\n"
+      "and show where the model looked for every word.",
+      "glimpse"};
+  app.option_defaults()->always_capture_default();
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("glimpse ") + GLIMPSE_VERSION);
+  app::CommonOptions common;
+  app.add_option("--threads", common.threads,
+                 "Intra-op threads for the tensor library (0 = every core, " +
+                     std::to_string(core::default_threads()) + " here)")
+      ->check(CLI::NonNegativeNumber);
+
+  app::Action action;
+  app::add_classify_command(app, common, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    core::set_threads(common.threads);
+    return action ? action() : 0;
+  } catch (...) {
+    return app::report_error(error_from_current_exception().message);
+  }
+}
