@@ -1,0 +1,120 @@
+// The attention catalogue: every mechanism behind one module, each returning the weights it
+// used. Shapes: query [B, T, Dq], keys [B, N, Dk], values [B, N, Dv], optional mask
+// [B or 1, T, N] (true = may attend). Weights come back as [B, H, T, N] (H = 1 unless
+// multi-head), so every variant's weights can be drawn on the image the same way.
+//
+//   auto spec = parse_attention_spec("general+local:2").take();
+//   Attention att(spec, {/*query_dim=*/512, /*key_dim=*/1280});
+//   AttentionOutput out = att.forward(h, grid, grid, {.grid_h = 7, .grid_w = 7});
+//   out.context;  // [B, T, Dv] (multi-head: [B, T, out_dim])
+//   out.weights;  // [B, H, T, N], rows sum to 1 over the allowed cells, exactly 0 elsewhere
+//
+// Scores (Bahdanau et al. 2015; Luong et al. 2015; Vaswani et al. 2017):
+//   additive     vᵀ tanh(W_q q + W_k k)         optional gate β = σ(f_β(q)) on the context
+//   dot          qᵀ k                             (Dq = Dk)
+//   general      qᵀ W k
+//   concat       vᵀ tanh(W [q; k])
+//   scaled-dot   qᵀ k / √Dk                       (Dq = Dk)
+//   multihead:H  H heads of scaled-dot on projected q, k, v, then an output projection
+//   self:H       multihead with q = k = v (the caller passes the sequence three times)
+//   causal:H     self with a lower-triangular mask
+//   cross:H      multihead, keys = values = the image grid plus a 2-D sine position encoding
+// Scopes, composable with any score:
+//   global       softmax over all allowed cells (the default)
+//   local:D      Luong local-p carried to 2-D: centre p = (grid_h, grid_w) ⊙ σ(v_pᵀ tanh(W_p q)),
+//                cells within half-width D of p, scores plus -‖s - p‖² / 2σ², σ = D/2
+//   local-m:D    Luong local-m for sequences: centre p = the query's position
+//
+// forward() is thread-safe in eval mode under InferenceMode (no state is written).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "glimpse/core/error.h"
+
+namespace glimpse::fusion {
+
+enum class Score { kAdditive, kDot, kGeneral, kConcat, kScaledDot, kMultiHead };
+enum class Scope { kGlobal, kLocalP, kLocalM };
+// How a multi-head attention is used: plain, over one sequence, masked causally, or from text
+// to the image grid with a 2-D position encoding.
+enum class Use { kPlain, kSelf, kCausal, kCross };
+
+struct AttentionSpec {
+  Score score = Score::kAdditive;
+  Use use = Use::kPlain;
+  int heads = 1;
+  Scope scope = Scope::kGlobal;
+  double window = 2.0;  // D, the half-width of a local window (in cells or positions)
+  bool gate = false;    // Show, Attend and Tell's β gate (additive only)
+
+  std::string to_string() const;  // the canonical spec string; parse(to_string()) == *this
+  bool operator==(const AttentionSpec& o) const;
+};
+
+// Parses "score[:heads][+scope[:D]][+gate]", e.g. "additive", "additive+gate",
+// "general+local:2", "multihead:8", "causal:4+local-m:3", "cross:8". Unknown names get an error
+// listing the valid ones.
+Result<AttentionSpec> parse_attention_spec(const std::string& text);
+
+// Every score name the parser knows, and every scope, for help texts.
+std::vector<std::string> attention_score_names();
+std::vector<std::string> attention_scope_names();
+
+struct AttentionDims {
+  int64_t query_dim = 0;
+  int64_t key_dim = 0;
+  int64_t value_dim = 0;  // 0: same as key_dim
+  int64_t hidden = 0;     // attention (or multi-head model) dim; 0: 256, or query_dim for multi-head
+  int64_t out_dim = 0;    // multi-head output dim; 0: query_dim
+};
+
+struct AttentionContext {
+  torch::Tensor mask;      // optional bool [B or 1, T, N]; true = may attend
+  int64_t grid_h = 0;      // keys are a grid_h x grid_w image grid (row-major); 0 = a sequence
+  int64_t grid_w = 0;
+  int64_t query_offset = 0;  // position of query 0 (causal mask, local-m) when decoding step by step
+};
+
+struct AttentionOutput {
+  torch::Tensor context;  // [B, T, Dv], or [B, T, out_dim] for multi-head
+  torch::Tensor weights;  // [B, H, T, N]
+  torch::Tensor centre;   // local-p only: [B, H, T, 2] predicted (y, x) in cells; else undefined
+};
+
+class Attention : public torch::nn::Module {
+ public:
+  Attention(const AttentionSpec& spec, const AttentionDims& dims);
+
+  // Throws glimpse::Error (kInvalidArgument) for wrong shapes, a grid that does not match N, or
+  // a mask (with the local window) that leaves a query nothing to attend to.
+  AttentionOutput forward(const torch::Tensor& query, const torch::Tensor& keys,
+                          const torch::Tensor& values, const AttentionContext& ctx = {});
+
+  const AttentionSpec& spec() const { return spec_; }
+  const AttentionDims& dims() const { return dims_; }
+  int64_t context_dim() const;
+
+ private:
+  torch::Tensor scores(const torch::Tensor& q, const torch::Tensor& k);  // [B, H, T, N]
+  torch::Tensor allowed_cells(const torch::Tensor& query, const AttentionContext& ctx, int64_t n,
+                              torch::Tensor& bias, torch::Tensor& centre);
+
+  AttentionSpec spec_;
+  AttentionDims dims_;
+  // Registered as needed by the score; names are stable for checkpoints.
+  torch::nn::Linear w_q_{nullptr}, w_k_{nullptr}, w_v_{nullptr}, w_o_{nullptr};
+  torch::nn::Linear v_{nullptr};       // additive / concat score vector
+  torch::nn::Linear w_{nullptr};       // general's W, concat's W over [q; k]
+  torch::nn::Linear f_beta_{nullptr};  // gate
+  torch::nn::Linear w_p_{nullptr}, v_p_{nullptr};  // local-p centre predictor
+};
+
+// 2-D sine/cosine position encoding of a grid, [grid_h * grid_w, dim] (dim divisible by 4):
+// the first half of the channels encodes the row, the second half the column.
+torch::Tensor position_encoding_2d(int64_t grid_h, int64_t grid_w, int64_t dim);
+
+}  // namespace glimpse::fusion

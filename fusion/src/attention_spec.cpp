@@ -1,0 +1,146 @@
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "glimpse/fusion/attention.h"
+
+namespace glimpse::fusion {
+
+namespace {
+
+struct ScoreName {
+  const char* name;
+  Score score;
+  Use use;
+};
+constexpr ScoreName kScores[] = {
+    {"additive", Score::kAdditive, Use::kPlain},    {"dot", Score::kDot, Use::kPlain},
+    {"general", Score::kGeneral, Use::kPlain},      {"concat", Score::kConcat, Use::kPlain},
+    {"scaled-dot", Score::kScaledDot, Use::kPlain}, {"multihead", Score::kMultiHead, Use::kPlain},
+    {"self", Score::kMultiHead, Use::kSelf},        {"causal", Score::kMultiHead, Use::kCausal},
+    {"cross", Score::kMultiHead, Use::kCross},
+};
+constexpr int kDefaultHeads = 8;
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+[[noreturn]] void bad(const std::string& text, const std::string& why) {
+  throw Error(ErrorCode::kInvalidArgument, "attention '" + text + "': " + why);
+}
+
+}  // namespace
+
+std::vector<std::string> attention_score_names() {
+  std::vector<std::string> v;
+  for (const auto& s : kScores) v.emplace_back(s.name);
+  return v;
+}
+
+std::vector<std::string> attention_scope_names() { return {"global", "local", "local-m"}; }
+
+std::string AttentionSpec::to_string() const {
+  std::string s;
+  for (const auto& n : kScores)
+    if (n.score == score && n.use == use) s = n.name;
+  if (score == Score::kMultiHead) s += ":" + std::to_string(heads);
+  if (scope == Scope::kLocalP) s += "+local:" + format_number(window);
+  if (scope == Scope::kLocalM) s += "+local-m:" + format_number(window);
+  if (gate) s += "+gate";
+  return s;
+}
+
+bool AttentionSpec::operator==(const AttentionSpec& o) const {
+  return score == o.score && use == o.use && heads == o.heads && scope == o.scope &&
+         (scope == Scope::kGlobal || window == o.window) && gate == o.gate;
+}
+
+Result<AttentionSpec> parse_attention_spec(const std::string& text) {
+  return catch_as_result([&] {
+    AttentionSpec spec;
+    std::vector<std::string> parts;
+    std::stringstream in(text);
+    for (std::string p; std::getline(in, p, '+');) parts.push_back(p);
+    if (text.empty() || parts.empty() || parts[0].empty())
+      bad(text, "empty; name a score: " + join(attention_score_names()));
+
+    auto split_arg = [](const std::string& p, std::string& name, std::string& arg) {
+      auto colon = p.find(':');
+      name = p.substr(0, colon);
+      arg = colon == std::string::npos ? "" : p.substr(colon + 1);
+      return colon != std::string::npos;
+    };
+    std::string name, arg;
+    const bool has_arg = split_arg(parts[0], name, arg);
+    bool known = false;
+    for (const auto& s : kScores) {
+      if (name == s.name) {
+        spec.score = s.score;
+        spec.use = s.use;
+        known = true;
+      }
+    }
+    if (!known) bad(text, "unknown score '" + name + "'; valid: " + join(attention_score_names()));
+    if (spec.score == Score::kMultiHead) {
+      spec.heads = kDefaultHeads;
+      if (has_arg) {
+        int h = 0;
+        size_t used = 0;
+        try {
+          h = std::stoi(arg, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != arg.size() || h < 1 || h > 64)
+          bad(text, "heads must be a whole number from 1 to 64, got '" + arg + "'");
+        spec.heads = h;
+      }
+    } else if (has_arg) {
+      bad(text, "'" + name + "' takes no ':' argument (only multihead, self, causal, cross take heads)");
+    }
+
+    bool scope_set = false;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      const bool with_arg = split_arg(parts[i], name, arg);
+      if (name == "gate") {
+        if (spec.score != Score::kAdditive) bad(text, "the gate belongs to additive attention only");
+        if (with_arg || spec.gate) bad(text, "'gate' is given twice or with an argument");
+        spec.gate = true;
+        continue;
+      }
+      Scope scope;
+      if (name == "global") scope = Scope::kGlobal;
+      else if (name == "local") scope = Scope::kLocalP;
+      else if (name == "local-m") scope = Scope::kLocalM;
+      else bad(text, "unknown modifier '" + name + "'; valid: " + join(attention_scope_names()) + ", gate");
+      if (scope_set) bad(text, "more than one scope");
+      scope_set = true;
+      spec.scope = scope;
+      if (with_arg) {
+        if (scope == Scope::kGlobal) bad(text, "'global' takes no argument");
+        double d = 0;
+        size_t used = 0;
+        try {
+          d = std::stod(arg, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != arg.size() || !(d >= 0.5) || !(d <= 1000.0) || !std::isfinite(d))
+          bad(text, "the window half-width must be a number from 0.5 to 1000, got '" + arg + "'");
+        spec.window = d;
+      }
+    }
+    return spec;
+  });
+}
+
+}  // namespace glimpse::fusion
