@@ -23,37 +23,48 @@ torch::Tensor position_encoding_2d(int64_t grid_h, int64_t grid_w, int64_t dim) 
   if (grid_h < 1 || grid_w < 1 || dim < 4 || dim % 4 != 0)
     throw Error(ErrorCode::kInvalidArgument,
                 "2-D position encoding needs a positive grid and a dim divisible by 4, got " +
-                    std::to_string(grid_h) + "x" + std::to_string(grid_w) + ", dim " + std::to_string(dim));
+                    std::to_string(grid_h) + "x" + std::to_string(grid_w) + ", dim " +
+                    std::to_string(dim));
   const int64_t quarter = dim / 4;
-  auto freq = torch::exp(torch::arange(quarter, torch::kFloat64) * (-std::log(10000.0) / quarter));  // [Q]
+  auto freq =
+      torch::exp(torch::arange(quarter, torch::kFloat64) * (-std::log(10000.0) / quarter));  // [Q]
   auto encode = [&](int64_t n) {
     auto pos = torch::arange(n, torch::kFloat64).unsqueeze(1) * freq.unsqueeze(0);  // [n, Q]
-    return torch::cat({torch::sin(pos), torch::cos(pos)}, 1);                        // [n, 2Q]
+    return torch::cat({torch::sin(pos), torch::cos(pos)}, 1);                       // [n, 2Q]
   };
   auto rows = encode(grid_h).unsqueeze(1).expand({grid_h, grid_w, 2 * quarter});  // [H, W, 2Q]
   auto cols = encode(grid_w).unsqueeze(0).expand({grid_h, grid_w, 2 * quarter});  // [H, W, 2Q]
-  return torch::cat({rows, cols}, 2).reshape({grid_h * grid_w, dim}).to(torch::kFloat32);  // [N, dim]
+  return torch::cat({rows, cols}, 2)
+      .reshape({grid_h * grid_w, dim})
+      .to(torch::kFloat32);  // [N, dim]
 }
 
-Attention::Attention(const AttentionSpec& spec, const AttentionDims& dims) : spec_(spec), dims_(dims) {
+Attention::Attention(const AttentionSpec& spec, const AttentionDims& dims)
+    : spec_(spec), dims_(dims) {
   const std::string name = "attention '" + spec.to_string() + "': ";
   if (dims_.query_dim < 1 || dims_.key_dim < 1)
     throw Error(ErrorCode::kInvalidArgument, name + "query and key dims must be positive");
-  if (dims_.value_dim == 0) dims_.value_dim = dims_.key_dim;
+  if (dims_.value_dim == 0)
+    dims_.value_dim = dims_.key_dim;
   const bool multi = spec.score == Score::kMultiHead;
-  if (dims_.hidden == 0) dims_.hidden = multi ? dims_.query_dim : 256;
-  if (dims_.out_dim == 0) dims_.out_dim = dims_.query_dim;
+  if (dims_.hidden == 0)
+    dims_.hidden = multi ? dims_.query_dim : 256;
+  if (dims_.out_dim == 0)
+    dims_.out_dim = dims_.query_dim;
   if (!multi && spec.heads != 1)
     throw Error(ErrorCode::kInvalidArgument, name + "only multi-head attention has several heads");
   if (multi && dims_.hidden % spec.heads != 0)
-    throw Error(ErrorCode::kInvalidArgument, name + "the model dim " + std::to_string(dims_.hidden) +
-                                                 " is not divisible by " + std::to_string(spec.heads) + " heads");
-  if ((spec.score == Score::kDot || spec.score == Score::kScaledDot) && dims_.query_dim != dims_.key_dim)
-    throw Error(ErrorCode::kInvalidArgument, name + "needs query dim == key dim, got " +
-                                                 std::to_string(dims_.query_dim) + " and " +
-                                                 std::to_string(dims_.key_dim) + "; use general or additive");
+    throw Error(ErrorCode::kInvalidArgument,
+                name + "the model dim " + std::to_string(dims_.hidden) + " is not divisible by " +
+                    std::to_string(spec.heads) + " heads");
+  if ((spec.score == Score::kDot || spec.score == Score::kScaledDot) &&
+      dims_.query_dim != dims_.key_dim)
+    throw Error(ErrorCode::kInvalidArgument,
+                name + "needs query dim == key dim, got " + std::to_string(dims_.query_dim) +
+                    " and " + std::to_string(dims_.key_dim) + "; use general or additive");
   if (spec.use == Use::kCross && dims_.key_dim % 4 != 0)
-    throw Error(ErrorCode::kInvalidArgument, name + "the grid's 2-D position encoding needs a key dim divisible by 4");
+    throw Error(ErrorCode::kInvalidArgument,
+                name + "the grid's 2-D position encoding needs a key dim divisible by 4");
   if (spec.gate && spec.score != Score::kAdditive)
     throw Error(ErrorCode::kInvalidArgument, name + "the gate belongs to additive attention only");
 
@@ -81,7 +92,8 @@ Attention::Attention(const AttentionSpec& spec, const AttentionDims& dims) : spe
     case Score::kScaledDot:
       break;
   }
-  if (spec.gate) f_beta_ = register_module("f_beta", linear(q, dims_.value_dim, true));
+  if (spec.gate)
+    f_beta_ = register_module("f_beta", linear(q, dims_.value_dim, true));
   if (spec.scope == Scope::kLocalP) {
     w_p_ = register_module("w_p", linear(q, a, false));
     v_p_ = register_module("v_p", linear(a, 2 * spec.heads, false));
@@ -95,8 +107,8 @@ int64_t Attention::context_dim() const {
 torch::Tensor Attention::scores(const torch::Tensor& q, const torch::Tensor& k) {
   switch (spec_.score) {
     case Score::kAdditive: {
-      auto wq = w_q_->forward(q).unsqueeze(2);  // [B, T, 1, A]
-      auto wk = w_k_->forward(k).unsqueeze(1);  // [B, 1, N, A]
+      auto wq = w_q_->forward(q).unsqueeze(2);                            // [B, T, 1, A]
+      auto wk = w_k_->forward(k).unsqueeze(1);                            // [B, 1, N, A]
       return v_->forward(torch::tanh(wq + wk)).squeeze(-1).unsqueeze(1);  // [B, 1, T, N]
     }
     case Score::kDot:
@@ -107,15 +119,17 @@ torch::Tensor Attention::scores(const torch::Tensor& q, const torch::Tensor& k) 
       return torch::bmm(q, w_->forward(k).transpose(1, 2)).unsqueeze(1);  // [B, 1, T, N]
     case Score::kConcat: {
       // W [q; k] = W[:, :Dq] q + W[:, Dq:] k: the concatenation without building [B, T, N, Dq+Dk].
-      const auto& w = w_->weight;                                                     // [A, Dq+Dk]
+      const auto& w = w_->weight;                                                    // [A, Dq+Dk]
       auto wq = torch::matmul(q, w.narrow(1, 0, dims_.query_dim).t()).unsqueeze(2);  // [B, T, 1, A]
-      auto wk = torch::matmul(k, w.narrow(1, dims_.query_dim, dims_.key_dim).t()).unsqueeze(1);  // [B,1,N,A]
+      auto wk = torch::matmul(k, w.narrow(1, dims_.query_dim, dims_.key_dim).t())
+                    .unsqueeze(1);                                        // [B,1,N,A]
       return v_->forward(torch::tanh(wq + wk)).squeeze(-1).unsqueeze(1);  // [B, 1, T, N]
     }
     case Score::kMultiHead: {
-      const int64_t b = q.size(0), t = q.size(1), n = k.size(1), h = spec_.heads, d = dims_.hidden / h;
-      auto qh = w_q_->forward(q).view({b, t, h, d}).transpose(1, 2);  // [B, H, T, d]
-      auto kh = w_k_->forward(k).view({b, n, h, d}).transpose(1, 2);  // [B, H, N, d]
+      const int64_t b = q.size(0), t = q.size(1), n = k.size(1), h = spec_.heads,
+                    d = dims_.hidden / h;
+      auto qh = w_q_->forward(q).view({b, t, h, d}).transpose(1, 2);        // [B, H, T, d]
+      auto kh = w_k_->forward(k).view({b, n, h, d}).transpose(1, 2);        // [B, H, N, d]
       return torch::matmul(qh, kh.transpose(2, 3)) / std::sqrt(double(d));  // [B, H, T, N]
     }
   }
@@ -124,28 +138,29 @@ torch::Tensor Attention::scores(const torch::Tensor& q, const torch::Tensor& k) 
 
 // Which cells each query may attend to ([B or 1, H or 1, T, N] bool, undefined = all), and the
 // local scopes' Gaussian log-weights (`bias`, [B, H, T, N]) and predicted centres.
-torch::Tensor Attention::allowed_cells(const torch::Tensor& query, const AttentionContext& ctx, int64_t n,
-                                       torch::Tensor& bias, torch::Tensor& centre) {
+torch::Tensor Attention::allowed_cells(const torch::Tensor& query, const AttentionContext& ctx,
+                                       int64_t n, torch::Tensor& bias, torch::Tensor& centre) {
   const int64_t b = query.size(0), t = query.size(1);
   const auto fopt = query.options();
   torch::Tensor allowed;
   auto both = [&](const torch::Tensor& m) { allowed = allowed.defined() ? (allowed & m) : m; };
-  if (ctx.mask.defined()) both(ctx.mask.unsqueeze(1));  // [B|1, 1, T, N]
+  if (ctx.mask.defined())
+    both(ctx.mask.unsqueeze(1));  // [B|1, 1, T, N]
 
   auto query_pos = torch::arange(t, fopt).add_(double(ctx.query_offset)).view({t, 1});  // [T, 1]
   if (spec_.use == Use::kCausal) {
-    auto key_pos = torch::arange(n, fopt).view({1, n});   // [1, N]
-    both((key_pos <= query_pos).view({1, 1, t, n}));       // [1, 1, T, N]
+    auto key_pos = torch::arange(n, fopt).view({1, n});  // [1, N]
+    both((key_pos <= query_pos).view({1, 1, t, n}));     // [1, 1, T, N]
   }
   const double sigma = spec_.window / 2.0;
   if (spec_.scope == Scope::kLocalP) {
     const int64_t gh = ctx.grid_h > 0 ? ctx.grid_h : 1, gw = ctx.grid_h > 0 ? ctx.grid_w : n;
     const int64_t h = spec_.heads;
     auto s = torch::sigmoid(v_p_->forward(torch::tanh(w_p_->forward(query))));  // [B, T, 2H]
-    s = s.view({b, t, h, 2}).permute({0, 2, 1, 3});                                // [B, H, T, 2]
-    auto py = s.select(3, 0).mul(double(gh)).unsqueeze(-1);                         // [B, H, T, 1]
-    auto px = s.select(3, 1).mul(double(gw)).unsqueeze(-1);                         // [B, H, T, 1]
-    centre = torch::stack({py.squeeze(-1), px.squeeze(-1)}, -1);                    // [B, H, T, 2]
+    s = s.view({b, t, h, 2}).permute({0, 2, 1, 3});                             // [B, H, T, 2]
+    auto py = s.select(3, 0).mul(double(gh)).unsqueeze(-1);                     // [B, H, T, 1]
+    auto px = s.select(3, 1).mul(double(gw)).unsqueeze(-1);                     // [B, H, T, 1]
+    centre = torch::stack({py.squeeze(-1), px.squeeze(-1)}, -1);                // [B, H, T, 2]
     auto cell = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(query.device()));
     auto yc = cell.div(gw, "floor").to(fopt.dtype()).add_(0.5);  // [N] cell centres
     auto xc = cell.remainder(gw).to(fopt.dtype()).add_(0.5);     // [N]
@@ -161,18 +176,20 @@ torch::Tensor Attention::allowed_cells(const torch::Tensor& query, const Attenti
     both(inside);
   } else if (spec_.scope == Scope::kLocalM) {
     if (ctx.grid_h > 0)
-      throw Error(ErrorCode::kInvalidArgument, "attention '" + spec_.to_string() +
-                                                   "': local-m aligns query and key positions of a sequence; "
-                                                   "for an image grid use local");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "attention '" + spec_.to_string() +
+                      "': local-m aligns query and key positions of a sequence; "
+                      "for an image grid use local");
     auto d = torch::arange(n, fopt).view({1, n}) - query_pos;  // [T, N]
     bias = (-(d * d) / (2.0 * sigma * sigma)).view({1, 1, t, n});
     both((d.abs() <= spec_.window).view({1, 1, t, n}));
   }
   if (allowed.defined() && (~allowed.any(-1)).any().item<bool>())
-    throw Error(ErrorCode::kInvalidArgument,
-                "attention '" + spec_.to_string() +
-                    "': the mask leaves a query with no cell to attend to; every query needs at least one "
-                    "allowed cell");
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        "attention '" + spec_.to_string() +
+            "': the mask leaves a query with no cell to attend to; every query needs at least one "
+            "allowed cell");
   return allowed;
 }
 
@@ -188,42 +205,50 @@ AttentionOutput Attention::forward(const torch::Tensor& query, const torch::Tens
     fail("values must be [B, N, " + std::to_string(dims_.value_dim) + "], got " + shape(values));
   const int64_t b = query.size(0), t = query.size(1), n = keys.size(1);
   if (keys.size(0) != b || values.size(0) != b)
-    fail("query, keys and values must have the same batch size, got " + shape(query) + ", " + shape(keys) +
-         ", " + shape(values));
-  if (values.size(1) != n) fail("keys and values must have the same N, got " + shape(keys) + " and " + shape(values));
-  if (t < 1 || n < 1) fail("query and keys must not be empty");
+    fail("query, keys and values must have the same batch size, got " + shape(query) + ", " +
+         shape(keys) + ", " + shape(values));
+  if (values.size(1) != n)
+    fail("keys and values must have the same N, got " + shape(keys) + " and " + shape(values));
+  if (t < 1 || n < 1)
+    fail("query and keys must not be empty");
   if (ctx.grid_h < 0 || ctx.grid_w < 0 || (ctx.grid_h > 0) != (ctx.grid_w > 0) ||
       (ctx.grid_h > 0 && ctx.grid_h * ctx.grid_w != n))
-    fail("the grid " + std::to_string(ctx.grid_h) + "x" + std::to_string(ctx.grid_w) + " does not match N = " +
-         std::to_string(n));
+    fail("the grid " + std::to_string(ctx.grid_h) + "x" + std::to_string(ctx.grid_w) +
+         " does not match N = " + std::to_string(n));
   if (ctx.mask.defined()) {
     const auto& m = ctx.mask;
     if (m.scalar_type() != torch::kBool || m.dim() != 3 || (m.size(0) != b && m.size(0) != 1) ||
         m.size(1) != t || m.size(2) != n)
-      fail("mask must be bool [B or 1, " + std::to_string(t) + ", " + std::to_string(n) + "], got " + shape(m));
+      fail("mask must be bool [B or 1, " + std::to_string(t) + ", " + std::to_string(n) +
+           "], got " + shape(m));
   }
-  if (spec_.use == Use::kCross && ctx.grid_h == 0) fail("cross-attention needs the grid size of the keys");
+  if (spec_.use == Use::kCross && ctx.grid_h == 0)
+    fail("cross-attention needs the grid size of the keys");
 
   torch::Tensor k = keys;
   if (spec_.use == Use::kCross)
-    k = keys + position_encoding_2d(ctx.grid_h, ctx.grid_w, dims_.key_dim).to(keys.options()).unsqueeze(0);
+    k = keys +
+        position_encoding_2d(ctx.grid_h, ctx.grid_w, dims_.key_dim).to(keys.options()).unsqueeze(0);
 
   AttentionOutput out;
   torch::Tensor logits = scores(query, k);  // [B, H, T, N]
   torch::Tensor bias;
   torch::Tensor allowed = allowed_cells(query, ctx, n, bias, out.centre);
-  if (bias.defined()) logits = logits + bias;
-  if (allowed.defined()) logits = logits.masked_fill(~allowed, -std::numeric_limits<double>::infinity());
+  if (bias.defined())
+    logits = logits + bias;
+  if (allowed.defined())
+    logits = logits.masked_fill(~allowed, -std::numeric_limits<double>::infinity());
   out.weights = torch::softmax(logits, -1);  // [B, H, T, N]
 
   if (spec_.score == Score::kMultiHead) {
     const int64_t h = spec_.heads, d = dims_.hidden / h;
-    auto vh = w_v_->forward(values).view({b, n, h, d}).transpose(1, 2);  // [B, H, N, d]
-    auto heads = torch::matmul(out.weights, vh);                         // [B, H, T, d]
+    auto vh = w_v_->forward(values).view({b, n, h, d}).transpose(1, 2);         // [B, H, N, d]
+    auto heads = torch::matmul(out.weights, vh);                                // [B, H, T, d]
     out.context = w_o_->forward(heads.transpose(1, 2).reshape({b, t, h * d}));  // [B, T, out]
   } else {
     out.context = torch::bmm(out.weights.squeeze(1), values);  // [B, T, Dv]
-    if (spec_.gate) out.context = torch::sigmoid(f_beta_->forward(query)) * out.context;
+    if (spec_.gate)
+      out.context = torch::sigmoid(f_beta_->forward(query)) * out.context;
   }
   return out;
 }

@@ -24,7 +24,8 @@ constexpr int kDefaultHeads = 8;
 
 std::string join(const std::vector<std::string>& v) {
   std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  for (const auto& x : v)
+    s += (s.empty() ? "" : ", ") + x;
   return s;
 }
 
@@ -42,20 +43,28 @@ std::string format_number(double v) {
 
 std::vector<std::string> attention_score_names() {
   std::vector<std::string> v;
-  for (const auto& s : kScores) v.emplace_back(s.name);
+  for (const auto& s : kScores)
+    v.emplace_back(s.name);
   return v;
 }
 
-std::vector<std::string> attention_scope_names() { return {"global", "local", "local-m"}; }
+std::vector<std::string> attention_scope_names() {
+  return {"global", "local", "local-m"};
+}
 
 std::string AttentionSpec::to_string() const {
   std::string s;
   for (const auto& n : kScores)
-    if (n.score == score && n.use == use) s = n.name;
-  if (score == Score::kMultiHead) s += ":" + std::to_string(heads);
-  if (scope == Scope::kLocalP) s += "+local:" + format_number(window);
-  if (scope == Scope::kLocalM) s += "+local-m:" + format_number(window);
-  if (gate) s += "+gate";
+    if (n.score == score && n.use == use)
+      s = n.name;
+  if (score == Score::kMultiHead)
+    s += ":" + std::to_string(heads);
+  if (scope == Scope::kLocalP)
+    s += "+local:" + format_number(window);
+  if (scope == Scope::kLocalM)
+    s += "+local-m:" + format_number(window);
+  if (gate)
+    s += "+gate";
   return s;
 }
 
@@ -69,7 +78,8 @@ Result<AttentionSpec> parse_attention_spec(const std::string& text) {
     AttentionSpec spec;
     std::vector<std::string> parts;
     std::stringstream in(text);
-    for (std::string p; std::getline(in, p, '+');) parts.push_back(p);
+    for (std::string p; std::getline(in, p, '+');)
+      parts.push_back(p);
     if (text.empty() || parts.empty() || parts[0].empty())
       bad(text, "empty; name a score: " + join(attention_score_names()));
 
@@ -89,7 +99,8 @@ Result<AttentionSpec> parse_attention_spec(const std::string& text) {
         known = true;
       }
     }
-    if (!known) bad(text, "unknown score '" + name + "'; valid: " + join(attention_score_names()));
+    if (!known)
+      bad(text, "unknown score '" + name + "'; valid: " + join(attention_score_names()));
     if (spec.score == Score::kMultiHead) {
       spec.heads = kDefaultHeads;
       if (has_arg) {
@@ -105,28 +116,38 @@ Result<AttentionSpec> parse_attention_spec(const std::string& text) {
         spec.heads = h;
       }
     } else if (has_arg) {
-      bad(text, "'" + name + "' takes no ':' argument (only multihead, self, causal, cross take heads)");
+      bad(text,
+          "'" + name + "' takes no ':' argument (only multihead, self, causal, cross take heads)");
     }
 
     bool scope_set = false;
     for (size_t i = 1; i < parts.size(); ++i) {
       const bool with_arg = split_arg(parts[i], name, arg);
       if (name == "gate") {
-        if (spec.score != Score::kAdditive) bad(text, "the gate belongs to additive attention only");
-        if (with_arg || spec.gate) bad(text, "'gate' is given twice or with an argument");
+        if (spec.score != Score::kAdditive)
+          bad(text, "the gate belongs to additive attention only");
+        if (with_arg || spec.gate)
+          bad(text, "'gate' is given twice or with an argument");
         spec.gate = true;
         continue;
       }
       Scope scope;
-      if (name == "global") scope = Scope::kGlobal;
-      else if (name == "local") scope = Scope::kLocalP;
-      else if (name == "local-m") scope = Scope::kLocalM;
-      else bad(text, "unknown modifier '" + name + "'; valid: " + join(attention_scope_names()) + ", gate");
-      if (scope_set) bad(text, "more than one scope");
+      if (name == "global")
+        scope = Scope::kGlobal;
+      else if (name == "local")
+        scope = Scope::kLocalP;
+      else if (name == "local-m")
+        scope = Scope::kLocalM;
+      else
+        bad(text,
+            "unknown modifier '" + name + "'; valid: " + join(attention_scope_names()) + ", gate");
+      if (scope_set)
+        bad(text, "more than one scope");
       scope_set = true;
       spec.scope = scope;
       if (with_arg) {
-        if (scope == Scope::kGlobal) bad(text, "'global' takes no argument");
+        if (scope == Scope::kGlobal)
+          bad(text, "'global' takes no argument");
         double d = 0;
         size_t used = 0;
         try {

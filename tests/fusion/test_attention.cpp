@@ -18,31 +18,38 @@ Mat to_mat(const torch::Tensor& t2) {  // [R, C] -> rows
   auto t = t2.to(torch::kFloat64).contiguous();
   Mat m(static_cast<size_t>(t.size(0)), Vec(static_cast<size_t>(t.size(1))));
   for (int64_t i = 0; i < t.size(0); ++i)
-    for (int64_t j = 0; j < t.size(1); ++j) m[i][j] = t[i][j].item<double>();
+    for (int64_t j = 0; j < t.size(1); ++j)
+      m[i][j] = t[i][j].item<double>();
   return m;
 }
 Vec to_vec(const torch::Tensor& t1) {
   auto t = t1.to(torch::kFloat64).contiguous();
   Vec v(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) v[i] = t[i].item<double>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    v[i] = t[i].item<double>();
   return v;
 }
 Vec matvec(const Mat& w, const Vec& x) {  // w [out][in] as torch Linear stores it
   Vec y(w.size(), 0.0);
   for (size_t o = 0; o < w.size(); ++o)
-    for (size_t i = 0; i < x.size(); ++i) y[o] += w[o][i] * x[i];
+    for (size_t i = 0; i < x.size(); ++i)
+      y[o] += w[o][i] * x[i];
   return y;
 }
 Vec add(Vec a, const Vec& b) {
-  for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+  for (size_t i = 0; i < a.size(); ++i)
+    a[i] += b[i];
   return a;
 }
 double dotp(const Vec& a, const Vec& b, size_t from = 0, size_t len = SIZE_MAX) {
   double s = 0;
-  for (size_t i = from; i < std::min(a.size(), from + len); ++i) s += a[i] * b[i];
+  for (size_t i = from; i < std::min(a.size(), from + len); ++i)
+    s += a[i] * b[i];
   return s;
 }
-double sigm(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double sigm(double x) {
+  return 1.0 / (1.0 + std::exp(-x));
+}
 
 struct Ref {
   std::vector<std::vector<Mat>> weights;  // [B][H][T][N]
@@ -50,11 +57,12 @@ struct Ref {
 };
 
 // The formulas of attention.h, one query and one cell at a time.
-Ref reference(Attention& att, const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-              const AttentionContext& ctx) {
+Ref reference(Attention& att, const torch::Tensor& q, const torch::Tensor& k,
+              const torch::Tensor& v, const AttentionContext& ctx) {
   const AttentionSpec& s = att.spec();
   std::map<std::string, torch::Tensor> p;
-  for (const auto& kv : att.named_parameters()) p[kv.key()] = kv.value().detach();
+  for (const auto& kv : att.named_parameters())
+    p[kv.key()] = kv.value().detach();
   const int64_t B = q.size(0), T = q.size(1), N = k.size(1), H = s.heads;
   const int64_t Dq = q.size(2), Dk = k.size(2);
   const bool grid = ctx.grid_h > 0;
@@ -91,20 +99,29 @@ Ref reference(Attention& att, const torch::Tensor& q, const torch::Tensor& k, co
           const Vec& kn = K[n];
           switch (s.score) {
             case Score::kAdditive: {
-              Vec e = add(add(matvec(to_mat(p["w_q.weight"]), qt), matvec(to_mat(p["w_k.weight"]), kn)),
-                          to_vec(p["w_k.bias"]));
-              for (auto& x : e) x = std::tanh(x);
+              Vec e =
+                  add(add(matvec(to_mat(p["w_q.weight"]), qt), matvec(to_mat(p["w_k.weight"]), kn)),
+                      to_vec(p["w_k.bias"]));
+              for (auto& x : e)
+                x = std::tanh(x);
               score[n] = dotp(to_vec(p["v.weight"][0]), e);
               break;
             }
-            case Score::kDot: score[n] = dotp(qt, kn); break;
-            case Score::kScaledDot: score[n] = dotp(qt, kn) / std::sqrt(double(Dk)); break;
-            case Score::kGeneral: score[n] = dotp(qt, matvec(to_mat(p["w.weight"]), kn)); break;
+            case Score::kDot:
+              score[n] = dotp(qt, kn);
+              break;
+            case Score::kScaledDot:
+              score[n] = dotp(qt, kn) / std::sqrt(double(Dk));
+              break;
+            case Score::kGeneral:
+              score[n] = dotp(qt, matvec(to_mat(p["w.weight"]), kn));
+              break;
             case Score::kConcat: {
               Vec cat = qt;
               cat.insert(cat.end(), kn.begin(), kn.end());
               Vec e = matvec(to_mat(p["w.weight"]), cat);
-              for (auto& x : e) x = std::tanh(x);
+              for (auto& x : e)
+                x = std::tanh(x);
               score[n] = dotp(to_vec(p["v.weight"][0]), e);
               break;
             }
@@ -114,34 +131,41 @@ Ref reference(Attention& att, const torch::Tensor& q, const torch::Tensor& k, co
               break;
             }
           }
-          if (ctx.mask.defined()) ok[n] = ctx.mask[ctx.mask.size(0) == 1 ? 0 : b][t][n].item<bool>();
-          if (s.use == Use::kCausal && n > t + ctx.query_offset) ok[n] = false;
+          if (ctx.mask.defined())
+            ok[n] = ctx.mask[ctx.mask.size(0) == 1 ? 0 : b][t][n].item<bool>();
+          if (s.use == Use::kCausal && n > t + ctx.query_offset)
+            ok[n] = false;
         }
         const double sigma = s.window / 2.0;
         if (s.scope == Scope::kLocalP) {
           Vec u = matvec(to_mat(p["v_p.weight"]), [&] {
             Vec e = matvec(to_mat(p["w_p.weight"]), qt);
-            for (auto& x : e) x = std::tanh(x);
+            for (auto& x : e)
+              x = std::tanh(x);
             return e;
           }());
           const double py = gh * sigm(u[2 * h]), px = gw * sigm(u[2 * h + 1]);
           for (int64_t n = 0; n < N; ++n) {
             const double dy = gh > 1 ? (n / gw + 0.5) - py : 0.0, dx = (n % gw + 0.5) - px;
-            if (std::abs(dy) > s.window || std::abs(dx) > s.window) ok[n] = false;
+            if (std::abs(dy) > s.window || std::abs(dx) > s.window)
+              ok[n] = false;
             bias[n] = -(dy * dy + dx * dx) / (2 * sigma * sigma);
           }
         } else if (s.scope == Scope::kLocalM) {
           for (int64_t n = 0; n < N; ++n) {
             const double dd = double(n) - double(t + ctx.query_offset);
-            if (std::abs(dd) > s.window) ok[n] = false;
+            if (std::abs(dd) > s.window)
+              ok[n] = false;
             bias[n] = -dd * dd / (2 * sigma * sigma);
           }
         }
         double mx = -1e300, z = 0;
         for (int64_t n = 0; n < N; ++n)
-          if (ok[n]) mx = std::max(mx, score[n] + bias[n]);
+          if (ok[n])
+            mx = std::max(mx, score[n] + bias[n]);
         for (int64_t n = 0; n < N; ++n)
-          if (ok[n]) z += std::exp(score[n] + bias[n] - mx);
+          if (ok[n])
+            z += std::exp(score[n] + bias[n] - mx);
         for (int64_t n = 0; n < N; ++n)
           r.weights[b][h][t][n] = ok[n] ? std::exp(score[n] + bias[n] - mx) / z : 0.0;
         // context of this head
@@ -152,21 +176,25 @@ Ref reference(Attention& att, const torch::Tensor& q, const torch::Tensor& k, co
             Vec full = add(matvec(to_mat(p["w_v.weight"]), vn), to_vec(p["w_v.bias"]));
             vn.assign(full.begin() + h * d, full.begin() + (h + 1) * d);
           }
-          if (c.empty()) c.assign(vn.size(), 0.0);
-          for (size_t i = 0; i < vn.size(); ++i) c[i] += r.weights[b][h][t][n] * vn[i];
+          if (c.empty())
+            c.assign(vn.size(), 0.0);
+          for (size_t i = 0; i < vn.size(); ++i)
+            c[i] += r.weights[b][h][t][n] * vn[i];
         }
         head_ctx.push_back(c);
       }
       Vec out;
       if (s.score == Score::kMultiHead) {
         Vec cat;
-        for (const auto& c : head_ctx) cat.insert(cat.end(), c.begin(), c.end());
+        for (const auto& c : head_ctx)
+          cat.insert(cat.end(), c.begin(), c.end());
         out = add(matvec(to_mat(p["w_o.weight"]), cat), to_vec(p["w_o.bias"]));
       } else {
         out = head_ctx[0];
         if (s.gate) {
           Vec g = add(matvec(to_mat(p["f_beta.weight"]), qt), to_vec(p["f_beta.bias"]));
-          for (size_t i = 0; i < out.size(); ++i) out[i] *= sigm(g[i]);
+          for (size_t i = 0; i < out.size(); ++i)
+            out[i] *= sigm(g[i]);
         }
       }
       r.context[b][t] = out;
@@ -184,15 +212,24 @@ struct Case {
 
 // Every score with every scope it is used with, on grids and on sequences.
 const std::vector<Case> kCases = {
-    {"additive", 3, 6, 2, 3, false},        {"additive+gate", 3, 6, 2, 3, false},
-    {"dot", 3, 6, 2, 3, false},             {"general", 3, 6, 2, 3, false},
-    {"concat", 3, 6, 2, 3, false},          {"scaled-dot", 3, 6, 2, 3, false},
-    {"multihead:2", 3, 6, 2, 3, false},     {"self:2", 4, 4, 0, 0, true},
-    {"causal:2", 4, 4, 0, 0, true},         {"cross:2", 3, 6, 2, 3, false},
-    {"additive+local:1", 3, 6, 2, 3, false}, {"general+local:1.5", 3, 9, 3, 3, false},
-    {"dot+local-m:1", 3, 5, 0, 0, false},   {"concat+local-m:2", 4, 6, 0, 0, false},
-    {"scaled-dot+local:1", 3, 6, 0, 0, false}, {"multihead:2+local:1", 3, 9, 3, 3, false},
-    {"causal:2+local-m:1", 5, 5, 0, 0, true}, {"cross:2+local:1", 3, 6, 2, 3, false},
+    {"additive", 3, 6, 2, 3, false},
+    {"additive+gate", 3, 6, 2, 3, false},
+    {"dot", 3, 6, 2, 3, false},
+    {"general", 3, 6, 2, 3, false},
+    {"concat", 3, 6, 2, 3, false},
+    {"scaled-dot", 3, 6, 2, 3, false},
+    {"multihead:2", 3, 6, 2, 3, false},
+    {"self:2", 4, 4, 0, 0, true},
+    {"causal:2", 4, 4, 0, 0, true},
+    {"cross:2", 3, 6, 2, 3, false},
+    {"additive+local:1", 3, 6, 2, 3, false},
+    {"general+local:1.5", 3, 9, 3, 3, false},
+    {"dot+local-m:1", 3, 5, 0, 0, false},
+    {"concat+local-m:2", 4, 6, 0, 0, false},
+    {"scaled-dot+local:1", 3, 6, 0, 0, false},
+    {"multihead:2+local:1", 3, 9, 3, 3, false},
+    {"causal:2+local-m:1", 5, 5, 0, 0, true},
+    {"cross:2+local:1", 3, 6, 2, 3, false},
     {"additive+gate+local:1", 3, 6, 2, 3, false},
 };
 constexpr int64_t kDim = 8;
@@ -256,32 +293,39 @@ TEST_P(EveryVariant, WeightsAreADistributionOverTheAllowedCells) {
     x.ctx.mask = torch::rand({2, c.t, c.n}) < 0.7;
     // every query keeps cell 0 and the cell at its own position, which local-m and causal allow
     x.ctx.mask.select(2, 0).fill_(true);
-    for (int64_t t = 0; t < c.t; ++t) x.ctx.mask.select(1, t).select(1, std::min(t, c.n - 1)).fill_(true);
+    for (int64_t t = 0; t < c.t; ++t)
+      x.ctx.mask.select(1, t).select(1, std::min(t, c.n - 1)).fill_(true);
   }
   AttentionOutput out = x.att->forward(x.q, x.k, x.v, x.ctx);
   EXPECT_GE(out.weights.min().item<float>(), 0.0f);
-  EXPECT_TRUE(torch::allclose(out.weights.sum(-1), torch::ones({2, x.att->spec().heads, c.t}), 1e-5, 1e-6));
+  EXPECT_TRUE(
+      torch::allclose(out.weights.sum(-1), torch::ones({2, x.att->spec().heads, c.t}), 1e-5, 1e-6));
   if (x.ctx.mask.defined()) {
     auto masked = (~x.ctx.mask).unsqueeze(1).expand_as(out.weights);
-    EXPECT_EQ(out.weights.masked_select(masked).abs().max().item<float>(), 0.0f) << "masked cells get exactly 0";
+    EXPECT_EQ(out.weights.masked_select(masked).abs().max().item<float>(), 0.0f)
+        << "masked cells get exactly 0";
   }
   if (local_p) {
     ASSERT_TRUE(out.centre.defined());
     const int64_t gh = c.grid_h ? c.grid_h : 1, gw = c.grid_h ? c.grid_w : c.n;
     auto cell = torch::arange(c.n);
-    auto yc = cell.div(gw, "floor").to(torch::kFloat32) + 0.5, xc = cell.remainder(gw).to(torch::kFloat32) + 0.5;
+    auto yc = cell.div(gw, "floor").to(torch::kFloat32) + 0.5,
+         xc = cell.remainder(gw).to(torch::kFloat32) + 0.5;
     auto dy = (yc - out.centre.select(3, 0).unsqueeze(-1)).abs();
     auto dx = (xc - out.centre.select(3, 1).unsqueeze(-1)).abs();
     auto outside = dx > x.att->spec().window;
-    if (gh > 1) outside = outside | (dy > x.att->spec().window);
-    EXPECT_EQ(out.weights.masked_select(outside).numel() == 0 ? 0.0f
-                                                              : out.weights.masked_select(outside).abs().max().item<float>(),
+    if (gh > 1)
+      outside = outside | (dy > x.att->spec().window);
+    EXPECT_EQ(out.weights.masked_select(outside).numel() == 0
+                  ? 0.0f
+                  : out.weights.masked_select(outside).abs().max().item<float>(),
               0.0f)
         << "cells outside the local window get exactly 0";
   }
   if (x.att->spec().use == Use::kCausal) {
     auto future = torch::ones({c.t, c.n}, torch::kBool).triu(1);
-    EXPECT_EQ(out.weights.masked_select(future.expand_as(out.weights)).abs().max().item<float>(), 0.0f);
+    EXPECT_EQ(out.weights.masked_select(future.expand_as(out.weights)).abs().max().item<float>(),
+              0.0f);
   }
 }
 
@@ -314,7 +358,9 @@ TEST_P(EveryVariant, GradientsMatchFiniteDifferencesInDouble) {
   torch::manual_seed(17);
   AttentionOutput out0 = x.att->forward(q, k, v, x.ctx);
   auto r1 = torch::randn_like(out0.context), r2 = torch::randn_like(out0.weights);
-  auto loss_of = [&](const AttentionOutput& o) { return (o.context * r1).sum() + (o.weights * r2).sum(); };
+  auto loss_of = [&](const AttentionOutput& o) {
+    return (o.context * r1).sum() + (o.weights * r2).sum();
+  };
   loss_of(out0).backward();
 
   std::vector<std::pair<std::string, torch::Tensor>> inputs = {{"query", q}};
@@ -322,7 +368,8 @@ TEST_P(EveryVariant, GradientsMatchFiniteDifferencesInDouble) {
     inputs.emplace_back("keys", k);
     inputs.emplace_back("values", v);
   }
-  for (auto& p : x.att->named_parameters()) inputs.emplace_back(p.key(), p.value());
+  for (auto& p : x.att->named_parameters())
+    inputs.emplace_back(p.key(), p.value());
   const double eps = 1e-6;
   for (auto& [name, t] : inputs) {
     ASSERT_TRUE(t.grad().defined()) << name << " got no gradient";
@@ -338,7 +385,8 @@ TEST_P(EveryVariant, GradientsMatchFiniteDifferencesInDouble) {
       flat[i] = orig;
       const double numeric = (up - down) / (2 * eps);
       const double a = analytic.view({-1})[i].item<double>();
-      ASSERT_NEAR(a, numeric, 1e-6 + 1e-5 * std::abs(numeric)) << c.spec << ": d loss / d " << name << "[" << i << "]";
+      ASSERT_NEAR(a, numeric, 1e-6 + 1e-5 * std::abs(numeric))
+          << c.spec << ": d loss / d " << name << "[" << i << "]";
     }
   }
 }
@@ -346,7 +394,8 @@ TEST_P(EveryVariant, GradientsMatchFiniteDifferencesInDouble) {
 INSTANTIATE_TEST_SUITE_P(Catalogue, EveryVariant, ::testing::ValuesIn(kCases), [](const auto& p) {
   std::string n = p.param.spec;
   for (auto& ch : n)
-    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    if (!std::isalnum(static_cast<unsigned char>(ch)))
+      ch = '_';
   return n;
 });
 
@@ -387,10 +436,12 @@ TEST(Attention, LocalMByHand) {
 TEST(PositionEncoding2d, RowsInTheFirstHalfColumnsInTheSecond) {
   auto pe = position_encoding_2d(2, 3, 8);  // [6, 8], quarter 2
   EXPECT_EQ(pe.sizes(), (std::vector<int64_t>{6, 8}));
-  // cell (1, 2) = index 5: sin(1), sin(0.01), cos(1), cos(0.01), sin(2), sin(0.02), cos(2), cos(0.02)
+  // cell (1, 2) = index 5: sin(1), sin(0.01), cos(1), cos(0.01), sin(2), sin(0.02), cos(2),
+  // cos(0.02)
   const float want[] = {std::sin(1.f), std::sin(.01f), std::cos(1.f), std::cos(.01f),
                         std::sin(2.f), std::sin(.02f), std::cos(2.f), std::cos(.02f)};
-  for (int i = 0; i < 8; ++i) EXPECT_NEAR(pe[5][i].item<float>(), want[i], 1e-6) << i;
+  for (int i = 0; i < 8; ++i)
+    EXPECT_NEAR(pe[5][i].item<float>(), want[i], 1e-6) << i;
   EXPECT_THROW(position_encoding_2d(2, 2, 6), Error);
 }
 
@@ -413,15 +464,19 @@ TEST(AttentionRefuses, WrongShapesWithTheShapeInTheMessage) {
   auto q = torch::randn({2, 3, 4}), k = torch::randn({2, 5, 6});
   EXPECT_EQ(forward_error(att, torch::randn({2, 3, 5}), k, k),
             "attention 'general': query must be [B, T, 4], got [2, 3, 5]");
-  EXPECT_EQ(forward_error(att, q, torch::randn({2, 5, 4}), k), "attention 'general': keys must be [B, N, 6], got [2, 5, 4]");
-  EXPECT_NE(forward_error(att, q, torch::randn({3, 5, 6}), torch::randn({3, 5, 6})).find("same batch size"),
+  EXPECT_EQ(forward_error(att, q, torch::randn({2, 5, 4}), k),
+            "attention 'general': keys must be [B, N, 6], got [2, 5, 4]");
+  EXPECT_NE(forward_error(att, q, torch::randn({3, 5, 6}), torch::randn({3, 5, 6}))
+                .find("same batch size"),
             std::string::npos);
   EXPECT_NE(forward_error(att, q, k, torch::randn({2, 4, 6})).find("same N"), std::string::npos);
-  EXPECT_NE(forward_error(att, torch::randn({3, 4}), k, k).find("query must be"), std::string::npos);
+  EXPECT_NE(forward_error(att, torch::randn({3, 4}), k, k).find("query must be"),
+            std::string::npos);
   AttentionContext bad_grid;
   bad_grid.grid_h = 2;
   bad_grid.grid_w = 2;
-  EXPECT_EQ(forward_error(att, q, k, k, bad_grid), "attention 'general': the grid 2x2 does not match N = 5");
+  EXPECT_EQ(forward_error(att, q, k, k, bad_grid),
+            "attention 'general': the grid 2x2 does not match N = 5");
 }
 
 TEST(AttentionRefuses, AMaskThatAllowsNothingInsteadOfNaN) {
@@ -430,9 +485,11 @@ TEST(AttentionRefuses, AMaskThatAllowsNothingInsteadOfNaN) {
   AttentionContext ctx;
   ctx.mask = torch::ones({2, 3, 5}, torch::kBool);
   ctx.mask[1][2].fill_(false);
-  EXPECT_NE(forward_error(att, q, k, k, ctx).find("leaves a query with no cell to attend to"), std::string::npos);
+  EXPECT_NE(forward_error(att, q, k, k, ctx).find("leaves a query with no cell to attend to"),
+            std::string::npos);
   ctx.mask = torch::ones({2, 3, 4}, torch::kBool);
-  EXPECT_NE(forward_error(att, q, k, k, ctx).find("mask must be bool [B or 1, 3, 5]"), std::string::npos);
+  EXPECT_NE(forward_error(att, q, k, k, ctx).find("mask must be bool [B or 1, 3, 5]"),
+            std::string::npos);
   ctx.mask = torch::ones({2, 3, 5});
   EXPECT_NE(forward_error(att, q, k, k, ctx).find("mask must be bool"), std::string::npos);
 }
@@ -455,8 +512,10 @@ TEST(AttentionRefuses, ImpossibleConfigurations) {
     }
     return std::string("accepted");
   };
-  EXPECT_EQ(msg("dot", {4, 6}), "attention 'dot': needs query dim == key dim, got 4 and 6; use general or additive");
-  EXPECT_EQ(msg("multihead:3", {8, 8}), "attention 'multihead:3': the model dim 8 is not divisible by 3 heads");
+  EXPECT_EQ(msg("dot", {4, 6}),
+            "attention 'dot': needs query dim == key dim, got 4 and 6; use general or additive");
+  EXPECT_EQ(msg("multihead:3", {8, 8}),
+            "attention 'multihead:3': the model dim 8 is not divisible by 3 heads");
   EXPECT_NE(msg("cross:2", {8, 6}).find("divisible by 4"), std::string::npos);
   Attention m(parse_attention_spec("dot+local-m").take(), {4, 4});
   AttentionContext grid;
@@ -465,9 +524,10 @@ TEST(AttentionRefuses, ImpossibleConfigurations) {
   auto q = torch::randn({1, 1, 4}), k = torch::randn({1, 4, 4});
   EXPECT_NE(forward_error(m, q, k, k, grid).find("for an image grid use local"), std::string::npos);
   Attention c(parse_attention_spec("cross:2").take(), {8, 8});
-  EXPECT_NE(forward_error(c, torch::randn({1, 1, 8}), torch::randn({1, 4, 8}), torch::randn({1, 4, 8}))
-                .find("needs the grid size"),
-            std::string::npos);
+  EXPECT_NE(
+      forward_error(c, torch::randn({1, 1, 8}), torch::randn({1, 4, 8}), torch::randn({1, 4, 8}))
+          .find("needs the grid size"),
+      std::string::npos);
 }
 
 // --- the spec language ---
@@ -491,17 +551,23 @@ TEST(AttentionSpec, ParsesAndPrintsEveryForm) {
 
 TEST(AttentionSpec, UnknownNamesListTheValidOnes) {
   EXPECT_EQ(parse_attention_spec("bilinear").error().message,
-            "attention 'bilinear': unknown score 'bilinear'; valid: additive, dot, general, concat, scaled-dot, "
+            "attention 'bilinear': unknown score 'bilinear'; valid: additive, dot, general, "
+            "concat, scaled-dot, "
             "multihead, self, causal, cross");
-  EXPECT_EQ(parse_attention_spec("dot+nearby").error().message,
-            "attention 'dot+nearby': unknown modifier 'nearby'; valid: global, local, local-m, gate");
+  EXPECT_EQ(
+      parse_attention_spec("dot+nearby").error().message,
+      "attention 'dot+nearby': unknown modifier 'nearby'; valid: global, local, local-m, gate");
   EXPECT_NE(parse_attention_spec("").error().message.find("name a score"), std::string::npos);
   EXPECT_NE(parse_attention_spec("multihead:0").error().message.find("1 to 64"), std::string::npos);
   EXPECT_NE(parse_attention_spec("multihead:x").error().message.find("1 to 64"), std::string::npos);
-  EXPECT_NE(parse_attention_spec("dot:2").error().message.find("takes no ':' argument"), std::string::npos);
-  EXPECT_NE(parse_attention_spec("dot+gate").error().message.find("additive attention only"), std::string::npos);
-  EXPECT_NE(parse_attention_spec("dot+local:0").error().message.find("0.5 to 1000"), std::string::npos);
-  EXPECT_NE(parse_attention_spec("dot+local+local-m").error().message.find("more than one scope"), std::string::npos);
+  EXPECT_NE(parse_attention_spec("dot:2").error().message.find("takes no ':' argument"),
+            std::string::npos);
+  EXPECT_NE(parse_attention_spec("dot+gate").error().message.find("additive attention only"),
+            std::string::npos);
+  EXPECT_NE(parse_attention_spec("dot+local:0").error().message.find("0.5 to 1000"),
+            std::string::npos);
+  EXPECT_NE(parse_attention_spec("dot+local+local-m").error().message.find("more than one scope"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -68,15 +68,16 @@ struct AttentionDims {
   int64_t query_dim = 0;
   int64_t key_dim = 0;
   int64_t value_dim = 0;  // 0: same as key_dim
-  int64_t hidden = 0;     // attention (or multi-head model) dim; 0: 256, or query_dim for multi-head
-  int64_t out_dim = 0;    // multi-head output dim; 0: query_dim
+  int64_t hidden = 0;   // attention (or multi-head model) dim; 0: 256, or query_dim for multi-head
+  int64_t out_dim = 0;  // multi-head output dim; 0: query_dim
 };
 
 struct AttentionContext {
-  torch::Tensor mask;      // optional bool [B or 1, T, N]; true = may attend
-  int64_t grid_h = 0;      // keys are a grid_h x grid_w image grid (row-major); 0 = a sequence
+  torch::Tensor mask;  // optional bool [B or 1, T, N]; true = may attend
+  int64_t grid_h = 0;  // keys are a grid_h x grid_w image grid (row-major); 0 = a sequence
   int64_t grid_w = 0;
-  int64_t query_offset = 0;  // position of query 0 (causal mask, local-m) when decoding step by step
+  int64_t query_offset =
+      0;  // position of query 0 (causal mask, local-m) when decoding step by step
 };
 
 struct AttentionOutput {
@@ -107,9 +108,9 @@ class Attention : public torch::nn::Module {
   AttentionDims dims_;
   // Registered as needed by the score; names are stable for checkpoints.
   torch::nn::Linear w_q_{nullptr}, w_k_{nullptr}, w_v_{nullptr}, w_o_{nullptr};
-  torch::nn::Linear v_{nullptr};       // additive / concat score vector
-  torch::nn::Linear w_{nullptr};       // general's W, concat's W over [q; k]
-  torch::nn::Linear f_beta_{nullptr};  // gate
+  torch::nn::Linear v_{nullptr};                   // additive / concat score vector
+  torch::nn::Linear w_{nullptr};                   // general's W, concat's W over [q; k]
+  torch::nn::Linear f_beta_{nullptr};              // gate
   torch::nn::Linear w_p_{nullptr}, v_p_{nullptr};  // local-p centre predictor
 };
 
