@@ -19,6 +19,12 @@ torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
 
 }  // namespace
 
+Result<std::shared_ptr<Attention>> make_attention(const std::string& spec,
+                                                  const AttentionDims& dims) {
+  return catch_as_result(
+      [&] { return std::make_shared<Attention>(parse_attention_spec(spec).take(), dims); });
+}
+
 torch::Tensor position_encoding_2d(int64_t grid_h, int64_t grid_w, int64_t dim) {
   if (grid_h < 1 || grid_w < 1 || dim < 4 || dim % 4 != 0)
     throw Error(ErrorCode::kInvalidArgument,

@@ -530,6 +530,25 @@ TEST(AttentionRefuses, ImpossibleConfigurations) {
       std::string::npos);
 }
 
+TEST(MakeAttention, BuildsFromAConfigStringOrSaysWhatIsWrong) {
+  auto att = make_attention("general+local:2", {16, 32});
+  ASSERT_TRUE(att.ok()) << att.error().message;
+  EXPECT_EQ(att.value()->spec().to_string(), "general+local:2");
+  AttentionContext grid;
+  grid.grid_h = grid.grid_w = 3;
+  auto out = att.value()->forward(torch::randn({2, 4, 16}), torch::randn({2, 9, 32}),
+                                  torch::randn({2, 9, 32}), grid);
+  EXPECT_EQ(out.weights.sizes(), (std::vector<int64_t>{2, 1, 4, 9}));
+  EXPECT_EQ(out.centre.sizes(), (std::vector<int64_t>{2, 1, 4, 2}));
+  auto unknown = make_attention("luong", {16, 32});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("valid: additive, dot"), std::string::npos);
+  auto impossible = make_attention("dot", {16, 32});
+  ASSERT_FALSE(impossible.ok());
+  EXPECT_EQ(impossible.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(impossible.error().message.find("query dim == key dim"), std::string::npos);
+}
+
 // --- the spec language ---
 
 TEST(AttentionSpec, ParsesAndPrintsEveryForm) {

@@ -114,6 +114,11 @@ class Attention : public torch::nn::Module {
   torch::nn::Linear w_p_{nullptr}, v_p_{nullptr};  // local-p centre predictor
 };
 
+// The factory the command line and model configs use: parse the spec, check it against the
+// dims, build the module. Errors (unknown names, impossible dims) say what is valid.
+Result<std::shared_ptr<Attention>> make_attention(const std::string& spec,
+                                                  const AttentionDims& dims);
+
 // 2-D sine/cosine position encoding of a grid, [grid_h * grid_w, dim] (dim divisible by 4):
 // the first half of the channels encodes the row, the second half the column.
 torch::Tensor position_encoding_2d(int64_t grid_h, int64_t grid_w, int64_t dim);
