@@ -25,6 +25,13 @@ Result<std::shared_ptr<Attention>> make_attention(const std::string& spec,
       [&] { return std::make_shared<Attention>(parse_attention_spec(spec).take(), dims); });
 }
 
+text::AttentionFactory attention_factory() {
+  return [](const std::string& spec,
+            const AttentionDims& dims) -> std::shared_ptr<text::AttentionModule> {
+    return make_attention(spec, dims).take();
+  };
+}
+
 torch::Tensor position_encoding_2d(int64_t grid_h, int64_t grid_w, int64_t dim) {
   if (grid_h < 1 || grid_w < 1 || dim < 4 || dim % 4 != 0)
     throw Error(ErrorCode::kInvalidArgument,

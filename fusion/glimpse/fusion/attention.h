@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "glimpse/core/error.h"
+#include "glimpse/text/attention_interface.h"
 
 namespace glimpse::fusion {
 
@@ -64,40 +65,23 @@ Result<AttentionSpec> parse_attention_spec(const std::string& text);
 std::vector<std::string> attention_score_names();
 std::vector<std::string> attention_scope_names();
 
-struct AttentionDims {
-  int64_t query_dim = 0;
-  int64_t key_dim = 0;
-  int64_t value_dim = 0;  // 0: same as key_dim
-  int64_t hidden = 0;   // attention (or multi-head model) dim; 0: 256, or query_dim for multi-head
-  int64_t out_dim = 0;  // multi-head output dim; 0: query_dim
-};
+using text::AttentionContext;
+using text::AttentionDims;
+using text::AttentionOutput;
 
-struct AttentionContext {
-  torch::Tensor mask;  // optional bool [B or 1, T, N]; true = may attend
-  int64_t grid_h = 0;  // keys are a grid_h x grid_w image grid (row-major); 0 = a sequence
-  int64_t grid_w = 0;
-  int64_t query_offset =
-      0;  // position of query 0 (causal mask, local-m) when decoding step by step
-};
-
-struct AttentionOutput {
-  torch::Tensor context;  // [B, T, Dv], or [B, T, out_dim] for multi-head
-  torch::Tensor weights;  // [B, H, T, N]
-  torch::Tensor centre;   // local-p only: [B, H, T, 2] predicted (y, x) in cells; else undefined
-};
-
-class Attention : public torch::nn::Module {
+class Attention : public text::AttentionModule {
  public:
   Attention(const AttentionSpec& spec, const AttentionDims& dims);
 
   // Throws glimpse::Error (kInvalidArgument) for wrong shapes, a grid that does not match N, or
   // a mask (with the local window) that leaves a query nothing to attend to.
   AttentionOutput forward(const torch::Tensor& query, const torch::Tensor& keys,
-                          const torch::Tensor& values, const AttentionContext& ctx = {});
+                          const torch::Tensor& values, const AttentionContext& ctx = {}) override;
 
   const AttentionSpec& spec() const { return spec_; }
   const AttentionDims& dims() const { return dims_; }
-  int64_t context_dim() const;
+  int64_t context_dim() const override;
+  int heads() const override { return spec_.heads; }
 
  private:
   torch::Tensor scores(const torch::Tensor& q, const torch::Tensor& k);  // [B, H, T, N]

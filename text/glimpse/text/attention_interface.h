@@ -1,0 +1,50 @@
+// What a decoder needs of an attention mechanism. The catalogue that implements it lives in
+// fusion/ (which depends on text/), so decoders here take a factory instead of naming a
+// variant: the dependency runs one way, and any catalogue entry can drive any decoder.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace glimpse::text {
+
+struct AttentionDims {
+  int64_t query_dim = 0;
+  int64_t key_dim = 0;
+  int64_t value_dim = 0;  // 0: same as key_dim
+  int64_t hidden = 0;   // attention (or multi-head model) dim; 0: 256, or query_dim for multi-head
+  int64_t out_dim = 0;  // multi-head output dim; 0: query_dim
+};
+
+struct AttentionContext {
+  torch::Tensor mask;  // optional bool [B or 1, T, N]; true = may attend
+  int64_t grid_h = 0;  // keys are a grid_h x grid_w image grid (row-major); 0 = a sequence
+  int64_t grid_w = 0;
+  int64_t query_offset =
+      0;  // position of query 0 (causal mask, local-m) when decoding step by step
+};
+
+struct AttentionOutput {
+  torch::Tensor context;  // [B, T, Dv], or [B, T, out_dim] for multi-head
+  torch::Tensor weights;  // [B, H, T, N]
+  torch::Tensor centre;   // local-p only: [B, H, T, 2] predicted (y, x) in cells; else undefined
+};
+
+class AttentionModule : public torch::nn::Module {
+ public:
+  virtual AttentionOutput forward(const torch::Tensor& query, const torch::Tensor& keys,
+                                  const torch::Tensor& values,
+                                  const AttentionContext& ctx = {}) = 0;
+  virtual int64_t context_dim() const = 0;
+  virtual int heads() const = 0;
+};
+
+// Builds the attention named by `spec` (e.g. "additive+gate", "causal:4") for `dims`; throws
+// glimpse::Error for unknown names or impossible dims.
+using AttentionFactory = std::function<std::shared_ptr<AttentionModule>(const std::string& spec,
+                                                                        const AttentionDims& dims)>;
+
+}  // namespace glimpse::text
