@@ -103,6 +103,9 @@ class Attention : public text::AttentionModule {
 Result<std::shared_ptr<Attention>> make_attention(const std::string& spec,
                                                   const AttentionDims& dims);
 
+// make_attention as the text::AttentionFactory the decoders take (throws on errors).
+text::AttentionFactory attention_factory();
+
 // 2-D sine/cosine position encoding of a grid, [grid_h * grid_w, dim] (dim divisible by 4):
 // the first half of the channels encodes the row, the second half the column.
 torch::Tensor position_encoding_2d(int64_t grid_h, int64_t grid_w, int64_t dim);

@@ -1,0 +1,169 @@
+#include "glimpse/text/decoder.h"
+
+#include <gtest/gtest.h>
+
+#include "glimpse/core/error.h"
+#include "glimpse/fusion/attention.h"
+
+namespace glimpse::text {
+namespace {
+
+constexpr int64_t kVocab = 20, kFeat = 16, kGrid = 3;
+
+AttentionContext grid() {
+  AttentionContext g;
+  g.grid_h = g.grid_w = kGrid;
+  return g;
+}
+
+std::shared_ptr<Decoder> lstm(const std::string& attention) {
+  LstmDecoderOptions o;
+  o.vocab_size = kVocab;
+  o.feature_dim = kFeat;
+  o.embed_dim = 8;
+  o.hidden_dim = 12;
+  o.attention_dim = 10;
+  o.attention = attention;
+  return std::make_shared<LstmDecoder>(o, fusion::attention_factory());
+}
+
+std::shared_ptr<Decoder> transformer(const std::string& cross) {
+  TransformerDecoderOptions o;
+  o.vocab_size = kVocab;
+  o.feature_dim = kFeat;
+  o.d_model = 16;
+  o.layers = 2;
+  o.heads = 2;
+  o.ffn_dim = 32;
+  o.max_len = 12;
+  o.cross_attention = cross;
+  return std::make_shared<TransformerDecoder>(o, fusion::attention_factory());
+}
+
+struct DecoderCase {
+  std::string kind, attention;
+  int64_t heads, layers;
+};
+
+class EveryDecoder : public ::testing::TestWithParam<DecoderCase> {
+ protected:
+  std::shared_ptr<Decoder> make() const {
+    const auto& c = GetParam();
+    return c.kind == "lstm" ? lstm(c.attention) : transformer(c.attention);
+  }
+};
+
+TEST_P(EveryDecoder, TeacherForcingShapes) {
+  torch::manual_seed(1);
+  auto dec = make();
+  auto features = torch::randn({3, kGrid * kGrid, kFeat});
+  auto tokens = torch::randint(0, kVocab, {3, 5}, torch::kLong);
+  auto out = dec->forward(features, grid(), tokens);
+  EXPECT_EQ(out.logits.sizes(), (std::vector<int64_t>{3, 5, kVocab}));
+  ASSERT_EQ(static_cast<int64_t>(out.attention.size()), GetParam().layers);
+  EXPECT_EQ(out.attention[0].sizes(),
+            (std::vector<int64_t>{3, GetParam().heads, 5, kGrid * kGrid}));
+  EXPECT_TRUE(
+      torch::allclose(out.attention[0].sum(-1), torch::ones({3, GetParam().heads, 5}), 1e-5, 1e-5));
+}
+
+TEST_P(EveryDecoder, StepByStepEqualsTeacherForcing) {
+  torch::manual_seed(2);
+  auto dec = make();
+  dec->eval();
+  torch::NoGradGuard g;
+  auto features = torch::randn({2, kGrid * kGrid, kFeat});
+  auto tokens = torch::randint(0, kVocab, {2, 6}, torch::kLong);
+  auto full = dec->forward(features, grid(), tokens);
+  DecoderState state = dec->start(features, grid());
+  for (int64_t l = 0; l < 6; ++l) {
+    StepOutput s = dec->step(state, tokens.select(1, l), grid());
+    EXPECT_TRUE(torch::allclose(s.logits, full.logits.select(1, l), 1e-5, 1e-5)) << "step " << l;
+    for (size_t k = 0; k < s.attention.size(); ++k)
+      EXPECT_TRUE(torch::allclose(s.attention[k], full.attention[k].select(2, l), 1e-5, 1e-5))
+          << "step " << l;
+  }
+}
+
+TEST_P(EveryDecoder, EarlierPositionsDoNotSeeLaterTokens) {
+  torch::manual_seed(3);
+  auto dec = make();
+  dec->eval();
+  torch::NoGradGuard g;
+  auto features = torch::randn({1, kGrid * kGrid, kFeat});
+  auto a = torch::randint(0, kVocab, {1, 6}, torch::kLong);
+  auto b = a.clone();
+  b[0][4] = (a[0][4].item<int64_t>() + 1) % kVocab;
+  auto la = dec->forward(features, grid(), a).logits, lb = dec->forward(features, grid(), b).logits;
+  EXPECT_TRUE(torch::allclose(la.narrow(1, 0, 4), lb.narrow(1, 0, 4), 1e-6, 1e-6));
+  EXPECT_FALSE(torch::allclose(la.select(1, 4), lb.select(1, 4)));
+}
+
+TEST_P(EveryDecoder, EveryParameterLearns) {
+  torch::manual_seed(4);
+  auto dec = make();
+  auto features = torch::randn({2, kGrid * kGrid, kFeat});
+  auto tokens = torch::randint(0, kVocab, {2, 4}, torch::kLong);
+  auto out = dec->forward(features, grid(), tokens);
+  torch::nn::functional::cross_entropy(out.logits.reshape({-1, kVocab}), tokens.reshape({-1}))
+      .backward();
+  for (const auto& p : dec->named_parameters()) {
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    EXPECT_GT(p.value().grad().abs().sum().item<float>(), 0.0f) << p.key();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Decoders, EveryDecoder,
+                         ::testing::Values(DecoderCase{"lstm", "additive+gate", 1, 1},
+                                           DecoderCase{"lstm", "general+local:1", 1, 1},
+                                           DecoderCase{"lstm", "multihead:2", 2, 1},
+                                           DecoderCase{"transformer", "cross:2", 2, 2},
+                                           DecoderCase{"transformer", "additive", 1, 2},
+                                           DecoderCase{"transformer", "scaled-dot+local:1", 1, 2}),
+                         [](const auto& p) {
+                           std::string n = p.param.kind + "_" + p.param.attention;
+                           for (auto& ch : n)
+                             if (!std::isalnum(static_cast<unsigned char>(ch)))
+                               ch = '_';
+                           return n;
+                         });
+
+TEST(Decoder, RefusesTokensOutsideTheVocabularyAndWrongFeatures) {
+  auto dec = lstm("additive");
+  auto features = torch::randn({1, 9, kFeat});
+  EXPECT_THROW(dec->forward(features, grid(), torch::full({1, 2}, kVocab, torch::kLong)), Error);
+  EXPECT_THROW(
+      dec->forward(torch::randn({1, 9, kFeat + 1}), grid(), torch::zeros({1, 2}, torch::kLong)),
+      Error);
+  auto t = transformer("cross:2");
+  try {
+    t->forward(features, grid(), torch::zeros({1, 13}, torch::kLong));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "sequence of 13 tokens is over the decoder's 12");
+  }
+}
+
+TEST(Decoder, AnImpossibleAttentionIsAClearError) {
+  try {
+    lstm("dot");  // hidden 12 vs features 16
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs query dim == key dim"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(DoublyStochasticPenalty, ByHand) {
+  // uniform attention over 4 cells for 2 counted steps: each cell gets 0.5, (1 - 0.5)^2 x 4 = 1
+  auto alphas = torch::full({1, 1, 3, 4}, 0.25);
+  auto steps = torch::tensor({true, true, false}).view({1, 3});
+  EXPECT_NEAR(doubly_stochastic_penalty(alphas, steps).item<double>(), 1.0, 1e-12);
+  // four steps on one cell each: coverage exactly 1 everywhere, no penalty
+  auto diag = torch::eye(4).view({1, 1, 4, 4});
+  EXPECT_NEAR(doubly_stochastic_penalty(diag, torch::ones({1, 4}, torch::kBool)).item<double>(),
+              0.0, 1e-12);
+}
+
+}  // namespace
+}  // namespace glimpse::text

@@ -1,0 +1,197 @@
+#include "glimpse/text/decoder.h"
+
+#include <cmath>
+
+#include "glimpse/core/error.h"
+
+namespace glimpse::text {
+
+void DecoderState::select(const torch::Tensor& index) {
+  for (auto& t : tensors)
+    t = t.index_select(0, index);
+}
+
+namespace {
+void check_inputs(const torch::Tensor& features, const torch::Tensor& tokens, int64_t feature_dim,
+                  int64_t vocab) {
+  if (features.dim() != 3 || features.size(2) != feature_dim)
+    throw Error(ErrorCode::kInvalidArgument,
+                "decoder expects grid features [B, N, " + std::to_string(feature_dim) + "]");
+  if (tokens.dim() != 2 || tokens.size(0) != features.size(0) ||
+      tokens.scalar_type() != torch::kLong)
+    throw Error(ErrorCode::kInvalidArgument,
+                "decoder expects int64 tokens [B, L] with the features' batch size");
+  if (tokens.numel() > 0 &&
+      (tokens.min().item<int64_t>() < 0 || tokens.max().item<int64_t>() >= vocab))
+    throw Error(ErrorCode::kInvalidArgument,
+                "a token id is outside the vocabulary of " + std::to_string(vocab));
+}
+}  // namespace
+
+// ---------------------------------------------------------------- LSTM (Show, Attend and Tell)
+
+LstmDecoder::LstmDecoder(const LstmDecoderOptions& o, const AttentionFactory& make_attention)
+    : options_(o) {
+  if (o.vocab_size < 8 || o.feature_dim < 1 || o.embed_dim < 1 || o.hidden_dim < 1)
+    throw Error(ErrorCode::kInvalidArgument, "LSTM decoder needs a vocabulary and positive dims");
+  embedding_ = register_module("embedding", torch::nn::Embedding(o.vocab_size, o.embed_dim));
+  init_h_ = register_module("init_h", torch::nn::Linear(o.feature_dim, o.hidden_dim));
+  init_c_ = register_module("init_c", torch::nn::Linear(o.feature_dim, o.hidden_dim));
+  attention_ = register_module(
+      "attention", make_attention(o.attention, {o.hidden_dim, o.feature_dim, o.feature_dim,
+                                                o.attention_dim, o.hidden_dim}));
+  lstm_ = register_module(
+      "lstm", torch::nn::LSTMCell(o.embed_dim + attention_->context_dim(), o.hidden_dim));
+  dropout_ = register_module("dropout", torch::nn::Dropout(o.dropout));
+  fc_ = register_module("fc", torch::nn::Linear(o.hidden_dim, o.vocab_size));
+}
+
+DecoderState LstmDecoder::start(const torch::Tensor& features, const AttentionContext&) {
+  auto mean = features.mean(1);  // [B, C]
+  return {{features, init_h_->forward(mean), init_c_->forward(mean)}};
+}
+
+StepOutput LstmDecoder::step(DecoderState& state, const torch::Tensor& tokens,
+                             const AttentionContext& grid) {
+  const auto& features = state.tensors[0];
+  auto& h = state.tensors[1];  // [B, H]
+  auto& c = state.tensors[2];
+  auto att = attention_->forward(h.unsqueeze(1), features, features, grid);  // context [B, 1, Cc]
+  auto input = torch::cat({embedding_->forward(tokens), att.context.squeeze(1)}, 1);  // [B, E + Cc]
+  std::tie(h, c) = lstm_->forward(input, std::make_tuple(h, c));
+  StepOutput out;
+  out.logits = fc_->forward(dropout_->forward(h));  // [B, V]
+  out.attention = {att.weights.squeeze(2)};         // [B, H, N]
+  return out;
+}
+
+DecoderOutput LstmDecoder::forward(const torch::Tensor& features, const AttentionContext& grid,
+                                   const torch::Tensor& tokens) {
+  check_inputs(features, tokens, options_.feature_dim, options_.vocab_size);
+  DecoderState state = start(features, grid);
+  std::vector<torch::Tensor> logits, maps;
+  for (int64_t l = 0; l < tokens.size(1); ++l) {
+    StepOutput s = step(state, tokens.select(1, l), grid);
+    logits.push_back(s.logits);
+    maps.push_back(s.attention[0]);
+  }
+  DecoderOutput out;
+  out.logits = torch::stack(logits, 1);     // [B, L, V]
+  out.attention = {torch::stack(maps, 2)};  // [B, H, L, N]
+  return out;
+}
+
+// ---------------------------------------------------------------- Transformer
+
+class TransformerLayer : public torch::nn::Module {
+ public:
+  TransformerLayer(const TransformerDecoderOptions& o, const AttentionFactory& make_attention) {
+    const int64_t d = o.d_model;
+    ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+    self_attention = register_module(
+        "self_attention", make_attention("causal:" + std::to_string(o.heads), {d, d, d, d, d}));
+    ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+    cross_attention =
+        register_module("cross_attention", make_attention(o.cross_attention, {d, d, d, d, d}));
+    ln3 = register_module("ln3", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+    ff1 = register_module("ff1", torch::nn::Linear(d, o.ffn_dim));
+    ff2 = register_module("ff2", torch::nn::Linear(o.ffn_dim, d));
+    if (cross_attention->context_dim() != d)
+      throw Error(ErrorCode::kInvalidArgument, "cross-attention '" + o.cross_attention +
+                                                   "' returns a context of " +
+                                                   std::to_string(cross_attention->context_dim()) +
+                                                   ", not d_model " + std::to_string(d));
+  }
+  torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr}, ln3{nullptr};
+  std::shared_ptr<AttentionModule> self_attention, cross_attention;
+  torch::nn::Linear ff1{nullptr}, ff2{nullptr};
+};
+
+TransformerDecoder::TransformerDecoder(const TransformerDecoderOptions& o,
+                                       const AttentionFactory& make_attention)
+    : options_(o) {
+  if (o.vocab_size < 8 || o.feature_dim < 1 || o.d_model < 4 || o.d_model % 2 != 0 ||
+      o.layers < 1 || o.heads < 1 || o.max_len < 2)
+    throw Error(ErrorCode::kInvalidArgument,
+                "Transformer decoder needs a vocabulary, positive dims and layers");
+  const int64_t d = o.d_model;
+  embedding_ = register_module("embedding", torch::nn::Embedding(o.vocab_size, d));
+  feature_proj_ = register_module("feature_proj", torch::nn::Linear(o.feature_dim, d));
+  layer_list_ = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < o.layers; ++i) {
+    layers_.push_back(std::make_shared<TransformerLayer>(o, make_attention));
+    layer_list_->push_back(layers_.back());
+  }
+  final_ln_ = register_module("final_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+  dropout_ = register_module("dropout", torch::nn::Dropout(o.dropout));
+  out_ = register_module("out", torch::nn::Linear(d, o.vocab_size));
+  auto pos = torch::arange(o.max_len, torch::kFloat64).unsqueeze(1);  // [L, 1]
+  auto freq =
+      torch::exp(torch::arange(0, d, 2, torch::kFloat64) * (-std::log(10000.0) / d));  // [d/2]
+  auto pe = torch::zeros({o.max_len, d}, torch::kFloat64);
+  pe.slice(1, 0, d, 2) = torch::sin(pos * freq);
+  pe.slice(1, 1, d, 2) = torch::cos(pos * freq).slice(1, 0, d / 2);
+  positions_ = register_buffer("positions", pe.to(torch::kFloat32));
+}
+
+DecoderOutput TransformerDecoder::run(const torch::Tensor& memory, const AttentionContext& grid,
+                                      const torch::Tensor& tokens) {
+  const int64_t len = tokens.size(1);
+  if (len > options_.max_len)
+    throw Error(ErrorCode::kInvalidArgument, "sequence of " + std::to_string(len) +
+                                                 " tokens is over the decoder's " +
+                                                 std::to_string(options_.max_len));
+  auto x = embedding_->forward(tokens) * std::sqrt(double(options_.d_model)) +
+           positions_.narrow(0, 0, len);  // [B,L,d]
+  x = dropout_->forward(x);
+  DecoderOutput out;
+  AttentionContext self;
+  for (auto& l : layers_) {
+    auto h = l->ln1->forward(x);
+    x = x + dropout_->forward(l->self_attention->forward(h, h, h, self).context);
+    h = l->ln2->forward(x);
+    auto cross = l->cross_attention->forward(h, memory, memory, grid);
+    x = x + dropout_->forward(cross.context);
+    out.attention.push_back(cross.weights);  // [B, H, L, N]
+    h = l->ln3->forward(x);
+    x = x + dropout_->forward(l->ff2->forward(torch::relu(l->ff1->forward(h))));
+  }
+  out.logits = out_->forward(final_ln_->forward(x));  // [B, L, V]
+  return out;
+}
+
+DecoderOutput TransformerDecoder::forward(const torch::Tensor& features,
+                                          const AttentionContext& grid,
+                                          const torch::Tensor& tokens) {
+  check_inputs(features, tokens, options_.feature_dim, options_.vocab_size);
+  return run(feature_proj_->forward(features), grid, tokens);
+}
+
+DecoderState TransformerDecoder::start(const torch::Tensor& features, const AttentionContext&) {
+  auto memory = feature_proj_->forward(features);  // [B, N, d]
+  return {
+      {memory, torch::zeros({features.size(0), 0},
+                            torch::TensorOptions().dtype(torch::kLong).device(features.device()))}};
+}
+
+// Re-runs the whole prefix: captions are short, and it keeps one code path for training and
+// decoding. A key/value cache would make a step O(L) instead of O(L²).
+StepOutput TransformerDecoder::step(DecoderState& state, const torch::Tensor& tokens,
+                                    const AttentionContext& grid) {
+  auto& prefix = state.tensors[1];
+  prefix = torch::cat({prefix, tokens.unsqueeze(1)}, 1);  // [B, t + 1]
+  DecoderOutput full = run(state.tensors[0], grid, prefix);
+  StepOutput out;
+  out.logits = full.logits.select(1, prefix.size(1) - 1);  // [B, V]
+  for (const auto& a : full.attention)
+    out.attention.push_back(a.select(2, prefix.size(1) - 1));  // [B, H, N]
+  return out;
+}
+
+torch::Tensor doubly_stochastic_penalty(const torch::Tensor& alphas, const torch::Tensor& steps) {
+  auto m = steps.to(alphas.dtype()).unsqueeze(1).unsqueeze(-1);  // [B, 1, L, 1]
+  auto coverage = (alphas * m).sum(2);                           // [B, H, N]: Σ_t α_ti
+  return (1.0 - coverage).pow(2).sum(-1).mean();
+}
+
+}  // namespace glimpse::text
