@@ -100,8 +100,9 @@ TEST_P(BothDecoders, ReturnedLogProbsAndMapsAreThoseOfTheReturnedTokens) {
     for (float lp : h.log_probs)
       sum += lp;
     EXPECT_NEAR(h.score, sum / static_cast<double>(h.tokens.size()), 1e-6);
-    if (h.finished)
+    if (h.finished) {
       EXPECT_EQ(h.tokens.back(), kEos);
+    }
   }
 }
 
