@@ -1,0 +1,89 @@
+// The multimodal model: an image encoder and a text decoder joined by attention, conditioned
+// on a task prefix so that one model both captions (<bos> <caption> …) and answers questions
+// (<bos> <question> w1 … wn <answer> …).
+//
+//   auto model = CaptionModel::load("models/shapes.safetensors").take();
+//   auto p = model->caption(rgb, {}).take();
+//   p.text;       // "a red circle left of a blue square"
+//   p.attention;  // [T, layers, heads, grid_h, grid_w]: where it looked for each word
+//
+// caption() and answer() are const and thread-safe: they run under InferenceMode in eval mode
+// and write no state. Training goes through net() and is not thread-safe.
+#pragma once
+
+#include <torch/torch.h>
+#include <opencv2/core.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "glimpse/core/error.h"
+#include "glimpse/fusion/model_config.h"
+#include "glimpse/text/search.h"
+#include "glimpse/text/vocabulary.h"
+#include "glimpse/vision/encoder.h"
+
+namespace glimpse::fusion {
+
+struct GenerateOptions {
+  int beam = 1;
+  int max_len = 20;
+  double length_penalty = 1.0;
+  int max_question_tokens = 48;
+};
+
+struct Prediction {
+  std::string text;                // words joined by spaces
+  std::vector<std::string> words;  // the emitted words (no <eos>)
+  std::vector<float> log_probs;    // per emitted token (the final <eos> included when emitted)
+  torch::Tensor attention;         // [T, layers, heads, grid_h, grid_w] for the emitted tokens
+  int64_t grid_h = 0, grid_w = 0;
+  bool finished = true;  // false: stopped at max_len without <eos>
+};
+
+// The trainable network: registered as "encoder" and "decoder", so file tensors are named
+// encoder.* and decoder.*.
+class CaptionNet : public torch::nn::Module {
+ public:
+  explicit CaptionNet(const ModelConfig& config);
+  vision::FeatureGrid encode(const torch::Tensor& images);  // [B, 3, H, W]
+  text::DecoderOutput forward(const torch::Tensor& images, const torch::Tensor& tokens);
+  std::shared_ptr<vision::Encoder> encoder;
+  std::shared_ptr<text::Decoder> decoder;
+};
+
+class CaptionModel {
+ public:
+  // A model with fresh random weights (for training, or tests).
+  static Result<std::shared_ptr<CaptionModel>> create(ModelConfig config);
+  // Reads and validates a model file: each way it can be wrong gets its own message.
+  static Result<std::shared_ptr<CaptionModel>> load(const std::string& path);
+  // Atomic write; fp16 halves the file (floating tensors stored as F16).
+  Status save(const std::string& path, bool fp16 = false) const;
+
+  Result<Prediction> caption(const cv::Mat& rgb, const GenerateOptions& options) const;
+  Result<Prediction> answer(const cv::Mat& rgb, const std::string& question,
+                            const GenerateOptions& options) const;
+  // Batched: one prefix per image (captions and questions may be mixed).
+  Result<std::vector<Prediction>> generate(const std::vector<cv::Mat>& images,
+                                           const std::vector<std::vector<int64_t>>& prefixes,
+                                           const GenerateOptions& options) const;
+
+  // Token prefixes for the two tasks; question words outside the vocabulary become <unk>.
+  std::vector<int64_t> caption_prefix() const;
+  Result<std::vector<int64_t>> question_prefix(const std::string& question, int max_tokens) const;
+
+  const ModelConfig& config() const { return config_; }
+  const text::Vocabulary& vocabulary() const { return vocab_; }
+  CaptionNet& net() { return *net_; }
+  const CaptionNet& net() const { return *net_; }
+
+ private:
+  CaptionModel(ModelConfig config, text::Vocabulary vocab, std::shared_ptr<CaptionNet> net);
+  ModelConfig config_;
+  text::Vocabulary vocab_;
+  std::shared_ptr<CaptionNet> net_;
+};
+
+}  // namespace glimpse::fusion

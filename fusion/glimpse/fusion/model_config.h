@@ -1,0 +1,41 @@
+// A whole model's description, stored as JSON in the model file's __metadata__["glimpse"].
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "glimpse/core/error.h"
+#include "glimpse/text/decoder.h"
+#include "glimpse/vision/mobilenet_v2.h"
+#include "glimpse/vision/preprocess.h"
+#include "glimpse/vision/small_cnn.h"
+
+namespace glimpse::fusion {
+
+inline constexpr int kModelFormatVersion = 1;
+
+struct ModelConfig {
+  int format_version = kModelFormatVersion;
+  std::string encoder = "small_cnn";  // "small_cnn" | "mobilenet_v2"
+  vision::SmallCnnOptions small_cnn;
+  int mobilenet_trainable_from = 19;
+  std::string decoder = "lstm";                 // "lstm" | "transformer"
+  text::LstmDecoderOptions lstm;                // vocab_size and feature_dim are filled in
+  text::TransformerDecoderOptions transformer;  // likewise
+  vision::PreprocessOptions image;
+  std::vector<std::string> vocabulary;  // starts with the 7 special tokens
+  std::vector<std::string> tasks{"caption", "vqa"};
+  std::string notice;                           // licences of weights the model derives from
+  std::map<std::string, std::string> training;  // data, command, time: free-form facts
+  std::map<std::string, double> metrics;        // dev figures
+
+  std::string attention() const {
+    return decoder == "lstm" ? lstm.attention : transformer.cross_attention;
+  }
+  std::string to_json() const;
+  // Validates every field; messages say which field is wrong and why.
+  static Result<ModelConfig> from_json(const std::string& text);
+};
+
+}  // namespace glimpse::fusion

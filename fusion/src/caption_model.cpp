@@ -1,0 +1,185 @@
+#include "glimpse/fusion/caption_model.h"
+
+#include <nlohmann/json.hpp>
+
+#include "glimpse/core/safetensors.h"
+#include "glimpse/core/state_dict.h"
+#include "glimpse/fusion/attention.h"
+#include "glimpse/text/tokenizer.h"
+#include "glimpse/vision/mobilenet_v2.h"
+#include "glimpse/vision/preprocess.h"
+#include "glimpse/vision/small_cnn.h"
+
+namespace glimpse::fusion {
+
+namespace {
+constexpr const char* kMetadataKey = "glimpse";
+}
+
+CaptionNet::CaptionNet(const ModelConfig& c) {
+  if (c.encoder == "small_cnn") {
+    encoder = std::make_shared<vision::SmallCnn>(c.small_cnn);
+  } else {
+    vision::MobileNetV2Options o;
+    o.with_classifier = false;
+    o.trainable_from = c.mobilenet_trainable_from;
+    encoder = std::make_shared<vision::MobileNetV2>(o);
+  }
+  register_module("encoder", encoder);
+  const int64_t vocab = static_cast<int64_t>(c.vocabulary.size());
+  if (c.decoder == "lstm") {
+    auto o = c.lstm;
+    o.vocab_size = vocab;
+    o.feature_dim = encoder->channels();
+    decoder = std::make_shared<text::LstmDecoder>(o, attention_factory());
+  } else {
+    auto o = c.transformer;
+    o.vocab_size = vocab;
+    o.feature_dim = encoder->channels();
+    decoder = std::make_shared<text::TransformerDecoder>(o, attention_factory());
+  }
+  register_module("decoder", decoder);
+}
+
+vision::FeatureGrid CaptionNet::encode(const torch::Tensor& images) {
+  return encoder->encode(images);
+}
+
+text::DecoderOutput CaptionNet::forward(const torch::Tensor& images, const torch::Tensor& tokens) {
+  auto g = encode(images);
+  text::AttentionContext grid;
+  grid.grid_h = g.grid_h;
+  grid.grid_w = g.grid_w;
+  return decoder->forward(g.features, grid, tokens);
+}
+
+CaptionModel::CaptionModel(ModelConfig config, text::Vocabulary vocab,
+                           std::shared_ptr<CaptionNet> net)
+    : config_(std::move(config)), vocab_(std::move(vocab)), net_(std::move(net)) {}
+
+Result<std::shared_ptr<CaptionModel>> CaptionModel::create(ModelConfig config) {
+  return catch_as_result([&] {
+    auto vocab = text::Vocabulary::from_words(config.vocabulary).take();
+    auto net = std::make_shared<CaptionNet>(config);
+    net->eval();
+    return std::shared_ptr<CaptionModel>(
+        new CaptionModel(std::move(config), std::move(vocab), std::move(net)));
+  });
+}
+
+Status CaptionModel::save(const std::string& path, bool fp16) const {
+  return catch_as_status([&] {
+    core::NamedTensors tensors;
+    for (auto& [name, t] : core::state_dict(*net_))
+      tensors.emplace_back(name, fp16 && t.is_floating_point() ? t.to(torch::kFloat16) : t);
+    core::save_safetensors(path, tensors,
+                           {{kMetadataKey, config_.to_json()}, {"format", "glimpse-model"}})
+        .throw_if_error();
+  });
+}
+
+Result<std::shared_ptr<CaptionModel>> CaptionModel::load(const std::string& path) {
+  return catch_as_result([&] {
+    auto file = core::SafetensorsFile::open(path).take();
+    auto it = file.metadata().find(kMetadataKey);
+    if (it == file.metadata().end())
+      throw Error(ErrorCode::kInvalidArgument,
+                  "'" + path +
+                      "' is a safetensors file but not a glimpse model (its "
+                      "__metadata__ has no \"glimpse\" config)");
+    auto config = ModelConfig::from_json(it->second);
+    if (!config)
+      throw Error(config.error().code, "'" + path + "': " + config.error().message);
+    auto model = create(config.value());
+    if (!model)
+      throw Error(ErrorCode::kCorrupt,
+                  "'" + path + "': its config describes no valid model: " + model.error().message);
+    core::LoadStateOptions strict;
+    strict.allow_unexpected = false;
+    if (auto st = core::load_state_dict(*model.value()->net_, file, strict); !st)
+      throw Error(ErrorCode::kCorrupt,
+                  "'" + path + "': its tensors do not match its config: " + st.error().message);
+    model.value()->net_->eval();
+    return model.value();
+  });
+}
+
+std::vector<int64_t> CaptionModel::caption_prefix() const {
+  return {text::kBos, text::kCaption};
+}
+
+Result<std::vector<int64_t>> CaptionModel::question_prefix(const std::string& question,
+                                                           int max_tokens) const {
+  const auto words = text::tokenize(question);
+  if (words.empty())
+    return Result<std::vector<int64_t>>::failure(ErrorCode::kInvalidArgument,
+                                                 "the question is empty; ask something");
+  if (static_cast<int>(words.size()) > max_tokens)
+    return Result<std::vector<int64_t>>::failure(
+        ErrorCode::kTooLarge, "the question has " + std::to_string(words.size()) +
+                                  " words, over the limit of " + std::to_string(max_tokens));
+  std::vector<int64_t> p = {text::kBos, text::kQuestion};
+  for (int64_t id : vocab_.encode(words))
+    p.push_back(id);
+  p.push_back(text::kAnswer);
+  return p;
+}
+
+Result<std::vector<Prediction>> CaptionModel::generate(
+    const std::vector<cv::Mat>& images, const std::vector<std::vector<int64_t>>& prefixes,
+    const GenerateOptions& o) const {
+  return catch_as_result([&] {
+    if (images.empty() || images.size() != prefixes.size())
+      throw Error(ErrorCode::kInvalidArgument, "generate needs one prefix per image");
+    torch::InferenceMode guard;
+    auto batch = vision::to_batch(images, config_.image);  // [B, 3, H, W]
+    auto g = net_->encoder->encode(batch);
+    text::AttentionContext grid;
+    grid.grid_h = g.grid_h;
+    grid.grid_w = g.grid_w;
+    text::SearchOptions so;
+    so.beam = o.beam;
+    so.max_len = o.max_len;
+    so.length_penalty = o.length_penalty;
+    auto hyps = text::search(*net_->decoder, g.features, grid, prefixes, so);
+    std::vector<Prediction> out;
+    for (auto& h : hyps) {
+      Prediction p;
+      p.grid_h = g.grid_h;
+      p.grid_w = g.grid_w;
+      p.finished = h.finished;
+      p.log_probs = h.log_probs;
+      for (int64_t id : h.tokens) {
+        if (id == text::kEos)
+          break;
+        p.words.push_back(vocab_.word(id));
+      }
+      for (const auto& w : p.words)
+        p.text += (p.text.empty() ? "" : " ") + w;
+      const auto& a = h.attention;  // [T, layers, H, N]
+      p.attention = a.view({a.size(0), a.size(1), a.size(2), g.grid_h, g.grid_w});
+      out.push_back(std::move(p));
+    }
+    return out;
+  });
+}
+
+Result<Prediction> CaptionModel::caption(const cv::Mat& rgb, const GenerateOptions& o) const {
+  auto r = generate({rgb}, {caption_prefix()}, o);
+  if (!r)
+    return r.error();
+  return std::move(r.value()[0]);
+}
+
+Result<Prediction> CaptionModel::answer(const cv::Mat& rgb, const std::string& question,
+                                        const GenerateOptions& o) const {
+  auto prefix = question_prefix(question, o.max_question_tokens);
+  if (!prefix)
+    return prefix.error();
+  auto r = generate({rgb}, {prefix.value()}, o);
+  if (!r)
+    return r.error();
+  return std::move(r.value()[0]);
+}
+
+}  // namespace glimpse::fusion

@@ -1,0 +1,137 @@
+#include "glimpse/fusion/model_config.h"
+
+#include <nlohmann/json.hpp>
+
+namespace glimpse::fusion {
+
+using nlohmann::json;
+
+std::string ModelConfig::to_json() const {
+  json j;
+  j["format_version"] = format_version;
+  j["encoder"] = {{"kind", encoder}};
+  if (encoder == "small_cnn")
+    j["encoder"].update({{"width", small_cnn.width},
+                         {"depth", small_cnn.depth},
+                         {"grid_h", small_cnn.grid_h},
+                         {"grid_w", small_cnn.grid_w}});
+  else
+    j["encoder"]["trainable_from"] = mobilenet_trainable_from;
+  j["decoder"] = {{"kind", decoder}};
+  if (decoder == "lstm")
+    j["decoder"].update({{"embed_dim", lstm.embed_dim},
+                         {"hidden_dim", lstm.hidden_dim},
+                         {"attention_dim", lstm.attention_dim},
+                         {"attention", lstm.attention},
+                         {"dropout", lstm.dropout}});
+  else
+    j["decoder"].update({{"d_model", transformer.d_model},
+                         {"layers", transformer.layers},
+                         {"heads", transformer.heads},
+                         {"ffn_dim", transformer.ffn_dim},
+                         {"dropout", transformer.dropout},
+                         {"max_len", transformer.max_len},
+                         {"attention", transformer.cross_attention}});
+  j["image"] = {{"width", image.width},
+                {"height", image.height},
+                {"mean", image.mean},
+                {"std", image.stddev},
+                {"resize", vision::to_string(image.resize)}};
+  j["vocabulary"] = vocabulary;
+  j["tasks"] = tasks;
+  j["notice"] = notice;
+  j["training"] = training;
+  j["metrics"] = metrics;
+  return j.dump();
+}
+
+namespace {
+[[noreturn]] void bad(const std::string& what) {
+  throw Error(ErrorCode::kCorrupt, "model config: " + what);
+}
+
+template <class T>
+T get(const json& j, const char* key, const std::string& where) {
+  if (!j.is_object() || !j.contains(key))
+    bad(where + " has no \"" + key + "\"");
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception&) {
+    bad(where + "." + key + " has the wrong type");
+  }
+}
+}  // namespace
+
+Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
+  return catch_as_result([&] {
+    json j;
+    try {
+      j = json::parse(text);
+    } catch (const json::exception& e) {
+      bad(std::string("not valid JSON (") + e.what() + ")");
+    }
+    ModelConfig c;
+    c.format_version = get<int>(j, "format_version", "config");
+    if (c.format_version > kModelFormatVersion)
+      throw Error(ErrorCode::kUnsupported,
+                  "model format " + std::to_string(c.format_version) +
+                      " was written by a newer glimpse; this build reads up to " +
+                      std::to_string(kModelFormatVersion) + ": upgrade glimpse");
+    if (c.format_version < 1)
+      bad("format_version must be 1 or more");
+    const json& enc = j.contains("encoder") ? j["encoder"] : json();
+    c.encoder = get<std::string>(enc, "kind", "encoder");
+    if (c.encoder == "small_cnn") {
+      c.small_cnn.width = get<int64_t>(enc, "width", "encoder");
+      c.small_cnn.depth = get<int>(enc, "depth", "encoder");
+      c.small_cnn.grid_h = get<int64_t>(enc, "grid_h", "encoder");
+      c.small_cnn.grid_w = get<int64_t>(enc, "grid_w", "encoder");
+    } else if (c.encoder == "mobilenet_v2") {
+      c.mobilenet_trainable_from = get<int>(enc, "trainable_from", "encoder");
+    } else {
+      bad("unknown encoder '" + c.encoder + "' (small_cnn or mobilenet_v2)");
+    }
+    const json& dec = j.contains("decoder") ? j["decoder"] : json();
+    c.decoder = get<std::string>(dec, "kind", "decoder");
+    if (c.decoder == "lstm") {
+      c.lstm.embed_dim = get<int64_t>(dec, "embed_dim", "decoder");
+      c.lstm.hidden_dim = get<int64_t>(dec, "hidden_dim", "decoder");
+      c.lstm.attention_dim = get<int64_t>(dec, "attention_dim", "decoder");
+      c.lstm.attention = get<std::string>(dec, "attention", "decoder");
+      c.lstm.dropout = get<double>(dec, "dropout", "decoder");
+    } else if (c.decoder == "transformer") {
+      c.transformer.d_model = get<int64_t>(dec, "d_model", "decoder");
+      c.transformer.layers = get<int64_t>(dec, "layers", "decoder");
+      c.transformer.heads = get<int>(dec, "heads", "decoder");
+      c.transformer.ffn_dim = get<int64_t>(dec, "ffn_dim", "decoder");
+      c.transformer.dropout = get<double>(dec, "dropout", "decoder");
+      c.transformer.max_len = get<int64_t>(dec, "max_len", "decoder");
+      c.transformer.cross_attention = get<std::string>(dec, "attention", "decoder");
+    } else {
+      bad("unknown decoder '" + c.decoder + "' (lstm or transformer)");
+    }
+    const json& img = j.contains("image") ? j["image"] : json();
+    c.image.width = get<int>(img, "width", "image");
+    c.image.height = get<int>(img, "height", "image");
+    if (c.image.width < 16 || c.image.height < 16 || c.image.width > 4096 || c.image.height > 4096)
+      bad("image size must be 16..4096");
+    c.image.mean = get<std::array<float, 3>>(img, "mean", "image");
+    c.image.stddev = get<std::array<float, 3>>(img, "std", "image");
+    for (float s : c.image.stddev)
+      if (!(s > 0))
+        bad("image.std must be positive");
+    c.image.resize = vision::parse_resize_policy(get<std::string>(img, "resize", "image")).take();
+    c.vocabulary = get<std::vector<std::string>>(j, "vocabulary", "config");
+    if (j.contains("tasks"))
+      c.tasks = get<std::vector<std::string>>(j, "tasks", "config");
+    if (j.contains("notice"))
+      c.notice = get<std::string>(j, "notice", "config");
+    if (j.contains("training"))
+      c.training = get<std::map<std::string, std::string>>(j, "training", "config");
+    if (j.contains("metrics"))
+      c.metrics = get<std::map<std::string, double>>(j, "metrics", "config");
+    return c;
+  });
+}
+
+}  // namespace glimpse::fusion
