@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "glimpse/core/file_util.h"
 #include "glimpse/core/safetensors.h"
 #include "glimpse/text/vocabulary.h"
