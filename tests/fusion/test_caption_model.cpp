@@ -120,6 +120,26 @@ TEST_P(TinyModels, SaveLoadGivesIdenticalOutputs) {
             std::filesystem::file_size(dir.file("m.safetensors")));
 }
 
+TEST_P(TinyModels, ConcurrentInferenceEqualsSequential) {
+  auto model = make();
+  GenerateOptions o;
+  o.beam = 2;
+  o.max_len = 6;
+  std::vector<std::vector<std::string>> expected;
+  for (int s = 0; s < 8; ++s)
+    expected.push_back(model->caption(picture(s), o).take().words);
+  std::vector<std::vector<std::string>> got(8);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int s = t; s < 8; s += 4)
+        got[s] = model->caption(picture(s), o).take().words;
+    });
+  for (auto& th : threads)
+    th.join();
+  EXPECT_EQ(got, expected);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Model, TinyModels,
     ::testing::Values(std::make_pair(std::string("lstm"), std::string("additive+gate")),
