@@ -19,3 +19,15 @@ function(glimpse_use_pch target)
     target_precompile_headers(${target} REUSE_FROM glimpse_pch)
   endif()
 endfunction()
+
+# glimpse_add_library(NAME SOURCES src... [PUBLIC dep...] [PRIVATE dep...]): the library
+# glimpse_NAME with alias glimpse::NAME, its folder as the public include root, the project's
+# warnings and the shared precompiled header.
+function(glimpse_add_library name)
+  cmake_parse_arguments(L "" "" "SOURCES;PUBLIC;PRIVATE" ${ARGN})
+  add_library(glimpse_${name} ${L_SOURCES})
+  add_library(glimpse::${name} ALIAS glimpse_${name})
+  target_include_directories(glimpse_${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(glimpse_${name} PUBLIC ${L_PUBLIC} PRIVATE ${L_PRIVATE} glimpse::warnings)
+  glimpse_use_pch(glimpse_${name})
+endfunction()

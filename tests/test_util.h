@@ -98,6 +98,11 @@ inline CommandResult run_command(const std::string& program, const std::vector<s
   return r;
 }
 
+// Runs the glimpse binary under test.
+inline CommandResult run_glimpse(const std::vector<std::string>& args) {
+  return run_command(kGlimpseBinary, args);
+}
+
 inline std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);

@@ -8,31 +8,26 @@
 
 namespace {
 
-using glimpse::testing::CommandResult;
 using glimpse::testing::lines;
 using glimpse::testing::read_bytes;
-using glimpse::testing::run_command;
+using glimpse::testing::run_glimpse;
 using glimpse::testing::shared_data;
 using glimpse::testing::TempDir;
 using glimpse::testing::test_data;
 using glimpse::testing::write_bytes;
-
-CommandResult glimpse_run(const std::vector<std::string>& args) {
-  return run_command(glimpse::testing::kGlimpseBinary, args);
-}
 
 bool have_shared() {
   return std::filesystem::exists(shared_data("models/mobilenet_v2_imagenet.safetensors"));
 }
 
 TEST(Cli, VersionPrintsTheVersion) {
-  auto r = glimpse_run({"--version"});
+  auto r = run_glimpse({"--version"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.out, "glimpse " GLIMPSE_VERSION "\n");
 }
 
 TEST(Cli, HelpListsSubcommandsAndTheThreadsDefault) {
-  auto r = glimpse_run({"--help"});
+  auto r = run_glimpse({"--help"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("classify"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("--threads"), std::string::npos);
@@ -40,7 +35,7 @@ TEST(Cli, HelpListsSubcommandsAndTheThreadsDefault) {
 }
 
 TEST(Cli, SubcommandHelpPrintsEveryDefault) {
-  auto r = glimpse_run({"classify", "--help"});
+  auto r = run_glimpse({"classify", "--help"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("--top"), std::string::npos);
   EXPECT_NE(r.out.find("=5"), std::string::npos) << r.out;
@@ -50,18 +45,18 @@ TEST(Cli, SubcommandHelpPrintsEveryDefault) {
 }
 
 TEST(Cli, UnknownSubcommandOrFlagIsAUsageError) {
-  auto r = glimpse_run({"frobnicate"});
+  auto r = run_glimpse({"frobnicate"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(r.signal, 0);
-  r = glimpse_run({"classify", "--bogus", "x.png"});
+  r = run_glimpse({"classify", "--bogus", "x.png"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r.err;
-  r = glimpse_run({"--threads", "-3", "classify", "x.png"});
+  r = run_glimpse({"--threads", "-3", "classify", "x.png"});
   EXPECT_NE(r.exit_code, 0);
 }
 
 TEST(Cli, MissingWeightsIsOneLineNamingTheFile) {
-  auto r = glimpse_run(
+  auto r = run_glimpse(
       {"classify", "--weights", "/nonexistent/w.safetensors", test_data("images/rgb.png")});
   EXPECT_EQ(r.exit_code, 1);
   ASSERT_EQ(lines(r.err).size(), 1u) << r.err;
@@ -72,7 +67,7 @@ TEST(Cli, MissingWeightsIsOneLineNamingTheFile) {
 TEST(Cli, CorruptWeightsIsOneLine) {
   TempDir dir;
   write_bytes(dir.file("w.safetensors"), "not a model at all");
-  auto r = glimpse_run(
+  auto r = run_glimpse(
       {"classify", "--weights", dir.file("w.safetensors"), test_data("images/rgb.png")});
   EXPECT_EQ(r.exit_code, 1);
   ASSERT_EQ(lines(r.err).size(), 1u) << r.err;
@@ -82,7 +77,7 @@ TEST(Cli, CorruptWeightsIsOneLine) {
 TEST(Cli, ClassifyPrintsTopFiveForAGoodImage) {
   if (!have_shared())
     GTEST_SKIP() << "../shared is absent";
-  auto r = glimpse_run({"--threads", "2", "classify", "--json",
+  auto r = run_glimpse({"--threads", "2", "classify", "--json",
                         shared_data("data/flickr8k/images/3695064885_a6922f06b2.jpg")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("\"label\": \"Shetland sheepdog\""), std::string::npos) << r.out;
@@ -105,7 +100,7 @@ TEST(Cli, ClassifyOnBadFilesGivesOneLineEachAndExitsOne) {
                                         dir.file("truncated.jpg"), dir.file("huge.png"),
                                         dir.file("folder.jpg"),    dir.file("missing.jpg")};
   for (const auto& f : bad) {
-    auto r = glimpse_run({"classify", f});
+    auto r = run_glimpse({"classify", f});
     EXPECT_EQ(r.exit_code, 1) << f;
     EXPECT_EQ(r.signal, 0) << f;
     ASSERT_EQ(lines(r.err).size(), 1u) << f << ": " << r.err;
@@ -114,7 +109,7 @@ TEST(Cli, ClassifyOnBadFilesGivesOneLineEachAndExitsOne) {
         << "the message names the file: " << r.err;
     EXPECT_EQ(r.out, "") << f;
   }
-  auto r = glimpse_run({"classify", dir.file("empty.jpg"), test_data("images/rgb.png")});
+  auto r = run_glimpse({"classify", dir.file("empty.jpg"), test_data("images/rgb.png")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(lines(r.err).size(), 1u);
   EXPECT_NE(r.out.find("rgb.png"), std::string::npos) << "the good image is still classified";
@@ -143,7 +138,7 @@ TEST(Cli, ClassifyNeverCrashesOnMutatedFiles) {
       args.push_back(path);
     }
   }
-  auto r = glimpse_run(args);
+  auto r = run_glimpse(args);
   EXPECT_EQ(r.signal, 0) << "glimpse was killed by signal " << r.signal;
   EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.exit_code;
   // Only our own one-line errors: no decoder library chatter.

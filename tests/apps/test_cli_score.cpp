@@ -6,15 +6,10 @@
 
 namespace {
 
-using glimpse::testing::CommandResult;
 using glimpse::testing::lines;
-using glimpse::testing::run_command;
+using glimpse::testing::run_glimpse;
 using glimpse::testing::TempDir;
 using glimpse::testing::write_bytes;
-
-CommandResult glimpse_run(const std::vector<std::string>& args) {
-  return run_command(glimpse::testing::kGlimpseBinary, args);
-}
 
 // The corpus of test_caption_metrics.cpp, written as people write captions (capitals, full stops).
 const char* kAnnotations = R"({"images": [{"id": 1}, {"id": 2}, {"id": 3}], "annotations": [
@@ -36,12 +31,12 @@ TEST(CliScore, CaptionMetricsAsCocoCaption) {
   write_bytes(d.file("ann.json"), kAnnotations);
   write_bytes(d.file("res.json"), kResults);
   auto r =
-      glimpse_run({"score", "--results", d.file("res.json"), "--annotations", d.file("ann.json")});
+      run_glimpse({"score", "--results", d.file("res.json"), "--annotations", d.file("ann.json")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
             "images: 3\nBleu_1: 0.8948\nBleu_2: 0.8331\nBleu_3: 0.7453\nBleu_4: 0.6370\nROUGE_L: "
             "0.8566\nCIDEr: 3.5881\n");
-  r = glimpse_run(
+  r = run_glimpse(
       {"score", "--json", "--results", d.file("res.json"), "--annotations", d.file("ann.json")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("\"CIDEr\": 3.58805830"), std::string::npos) << r.out;
@@ -59,7 +54,7 @@ TEST(CliScore, VqaAccuracyOverallAndPerAnswerType) {
       {"answer": "3"},{"answer": "3"},{"answer": "3"},{"answer": "3"},{"answer": "3"},{"answer": "3"},{"answer": "3"}]}]})");
   write_bytes(d.file("r.json"),
               R"([{"question_id": 10, "answer": "Yes."}, {"question_id": 11, "answer": "two"}])");
-  auto r = glimpse_run({"score", "--vqa", "--results", d.file("r.json"), "--questions",
+  auto r = run_glimpse({"score", "--vqa", "--results", d.file("r.json"), "--questions",
                         d.file("q.json"), "--annotations", d.file("a.json")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // 10: 1.0; 11: "two" -> "2", two humans said 2: (2 x 1/3 + 8 x 2/3) / 10 = 0.6
@@ -94,17 +89,17 @@ TEST(CliScore, MalformedFilesAreOneLineErrors) {
   for (const auto& c : cases) {
     write_bytes(d.file("res.json"), c.results);
     write_bytes(d.file("ann.json"), c.annotations);
-    auto r = glimpse_run(
+    auto r = run_glimpse(
         {"score", "--results", d.file("res.json"), "--annotations", d.file("ann.json")});
     EXPECT_EQ(r.exit_code, 1) << c.name;
     ASSERT_EQ(lines(r.err).size(), 1u) << c.name << ": " << r.err;
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.name << ": " << r.err;
   }
-  auto r = glimpse_run(
+  auto r = run_glimpse(
       {"score", "--vqa", "--results", d.file("res.json"), "--annotations", d.file("ann.json")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err, "glimpse: --vqa needs --questions (the VQA v2 questions file)\n");
-  r = glimpse_run(
+  r = run_glimpse(
       {"score", "--results", d.file("missing.json"), "--annotations", d.file("ann.json")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("No such file"), std::string::npos) << r.err;
@@ -118,7 +113,7 @@ TEST(CliScore, VqaResultsMustAnswerEveryQuestionOnce) {
                                                     {"question_id": 2, "answers": [{"answer": "no"}]}]})");
   auto run = [&](const std::string& results) {
     write_bytes(d.file("r.json"), results);
-    return glimpse_run({"score", "--vqa", "--results", d.file("r.json"), "--questions",
+    return run_glimpse({"score", "--vqa", "--results", d.file("r.json"), "--questions",
                         d.file("q.json"), "--annotations", d.file("a.json")});
   };
   auto r = run(R"([{"question_id": 1, "answer": "yes"}])");

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "glimpse/core/error.h"
-#include "glimpse/fusion/attention.h"
+#include "text/tiny_decoders.h"
 
 namespace glimpse::text {
 namespace {
@@ -11,33 +11,15 @@ namespace {
 constexpr int64_t kVocab = 20, kFeat = 16, kGrid = 3;
 
 AttentionContext grid() {
-  AttentionContext g;
-  g.grid_h = g.grid_w = kGrid;
-  return g;
+  return glimpse::testing::square_grid(kGrid);
 }
 
 std::shared_ptr<Decoder> lstm(const std::string& attention) {
-  LstmDecoderOptions o;
-  o.vocab_size = kVocab;
-  o.feature_dim = kFeat;
-  o.embed_dim = 8;
-  o.hidden_dim = 12;
-  o.attention_dim = 10;
-  o.attention = attention;
-  return std::make_shared<LstmDecoder>(o, fusion::attention_factory());
+  return glimpse::testing::tiny_lstm(kVocab, kFeat, 12, attention);
 }
 
 std::shared_ptr<Decoder> transformer(const std::string& cross) {
-  TransformerDecoderOptions o;
-  o.vocab_size = kVocab;
-  o.feature_dim = kFeat;
-  o.d_model = 16;
-  o.layers = 2;
-  o.heads = 2;
-  o.ffn_dim = 32;
-  o.max_len = 12;
-  o.cross_attention = cross;
-  return std::make_shared<TransformerDecoder>(o, fusion::attention_factory());
+  return glimpse::testing::tiny_transformer(kVocab, kFeat, 16, 12, cross);
 }
 
 struct DecoderCase {

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "glimpse/core/error.h"
-#include "glimpse/fusion/attention.h"
 #include "glimpse/text/vocabulary.h"
+#include "text/tiny_decoders.h"
 
 namespace glimpse::text {
 namespace {
@@ -12,34 +12,13 @@ namespace {
 constexpr int64_t kVocab = 15, kFeat = 8, kGrid = 2;
 
 AttentionContext grid() {
-  AttentionContext g;
-  g.grid_h = g.grid_w = kGrid;
-  return g;
+  return glimpse::testing::square_grid(kGrid);
 }
 
 std::shared_ptr<Decoder> make(const std::string& kind, uint64_t seed) {
   torch::manual_seed(seed);
-  std::shared_ptr<Decoder> d;
-  if (kind == "lstm") {
-    LstmDecoderOptions o;
-    o.vocab_size = kVocab;
-    o.feature_dim = kFeat;
-    o.embed_dim = 8;
-    o.hidden_dim = 8;
-    o.attention_dim = 8;
-    d = std::make_shared<LstmDecoder>(o, fusion::attention_factory());
-  } else {
-    TransformerDecoderOptions o;
-    o.vocab_size = kVocab;
-    o.feature_dim = kFeat;
-    o.d_model = 8;
-    o.layers = 2;
-    o.heads = 2;
-    o.ffn_dim = 16;
-    o.max_len = 32;
-    o.cross_attention = "cross:2";
-    d = std::make_shared<TransformerDecoder>(o, fusion::attention_factory());
-  }
+  auto d = kind == "lstm" ? glimpse::testing::tiny_lstm(kVocab, kFeat, 8, "additive+gate")
+                          : glimpse::testing::tiny_transformer(kVocab, kFeat, 8, 32, "cross:2");
   d->eval();
   return d;
 }
