@@ -1,0 +1,95 @@
+// A synthetic world where the truth of every picture is known: scenes of 1-5 non-overlapping
+// shapes on varied backgrounds, with captions from a small grammar and questions with answers
+// in seven families. Every caption word and question that refers to an object records that
+// object's bounding box, so attention can be measured against where the object really is.
+//
+//   ShapesWorld world({.image_size = 128});
+//   Scene s = world.scene(42);        // deterministic from the index (and the world's seed)
+//   s.captions[0].text;               // "a small red circle left of a large blue square"
+//   s.questions[0].question;          // "what colour is the square?"
+//
+// Thread-safe: scenes depend only on (seed, index).
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace glimpse::data {
+
+enum class Shape { kCircle, kSquare, kTriangle, kDiamond, kStar, kHexagon };
+enum class Colour { kRed, kGreen, kBlue, kYellow, kPurple, kOrange };
+enum class Size { kSmall, kLarge };
+enum class Background { kPlain, kGradient, kNoise };
+
+const std::vector<std::string>& shape_names();   // "circle", "square", ...
+const std::vector<std::string>& colour_names();  // "red", "green", ...
+const std::vector<std::string>& size_names();    // "small", "large"
+
+struct Object {
+  Shape shape;
+  Colour colour;
+  Size size;
+  cv::Rect box;  // in image pixels
+  cv::Point2f centre() const { return {box.x + box.width / 2.0f, box.y + box.height / 2.0f}; }
+};
+
+struct Caption {
+  std::string text;
+  std::vector<std::string> words;
+  std::vector<std::optional<cv::Rect>> word_boxes;  // per word: the object it refers to, if any
+};
+
+enum class QuestionFamily { kColour, kShape, kSize, kCount, kExist, kRelation, kWhatLeft };
+const char* to_string(QuestionFamily family);
+
+struct Question {
+  QuestionFamily family;
+  std::string question;
+  std::string answer;
+  std::vector<cv::Rect> boxes;  // the objects the question is about
+};
+
+struct Scene {
+  uint64_t index = 0;
+  cv::Mat image;  // CV_8UC3 RGB, image_size x image_size
+  Background background = Background::kPlain;
+  std::vector<Object> objects;
+  std::vector<Caption> captions;
+  std::vector<Question> questions;
+};
+
+enum class Split { kTrain, kDev, kTest };
+
+struct WorldOptions {
+  int image_size = 128;
+  int min_objects = 1;
+  int max_objects = 5;
+  int captions_per_scene = 5;
+  int questions_per_scene = 6;
+  uint64_t seed = 1;
+  // Compositional split (as CLEVR-CoGenT): colour-shape pairs never drawn in training scenes;
+  // dev and test scenes may contain them. Empty = the plain split.
+  std::set<std::pair<Colour, Shape>> held_out;
+};
+
+// The pairs the compositional split holds out: one per colour, each with a different shape.
+std::set<std::pair<Colour, Shape>> compositional_holdout();
+
+class ShapesWorld {
+ public:
+  explicit ShapesWorld(WorldOptions options = {});
+  // Scene `index` of `split`; the same (seed, split, index) always gives the same scene.
+  Scene scene(uint64_t index, Split split = Split::kTrain) const;
+  const WorldOptions& options() const { return options_; }
+
+ private:
+  WorldOptions options_;
+};
+
+}  // namespace glimpse::data

@@ -1,0 +1,194 @@
+#include "glimpse/data/shapes_world.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "glimpse/core/error.h"
+
+namespace glimpse::data {
+namespace {
+
+const std::vector<Scene>& scenes() {  // 300 training scenes, made once
+  static const std::vector<Scene> k = [] {
+    ShapesWorld w;
+    std::vector<Scene> v;
+    for (uint64_t i = 0; i < 300; ++i)
+      v.push_back(w.scene(i));
+    return v;
+  }();
+  return k;
+}
+
+std::string attr_of(const Object& o, const std::string& word) {
+  for (size_t i = 0; i < colour_names().size(); ++i)
+    if (word == colour_names()[i])
+      return static_cast<size_t>(o.colour) == i ? "ok" : "wrong colour";
+  for (size_t i = 0; i < shape_names().size(); ++i)
+    if (word == shape_names()[i])
+      return static_cast<size_t>(o.shape) == i ? "ok" : "wrong shape";
+  for (size_t i = 0; i < size_names().size(); ++i)
+    if (word == size_names()[i])
+      return static_cast<size_t>(o.size) == i ? "ok" : "wrong size";
+  return "not an attribute";
+}
+
+const Object* object_at(const Scene& s, const cv::Rect& box) {
+  for (const auto& o : s.objects)
+    if (o.box == box)
+      return &o;
+  return nullptr;
+}
+
+TEST(ShapesWorld, IsDeterministicFromSeedSplitAndIndex) {
+  ShapesWorld a, b;
+  const Scene x = a.scene(17), y = b.scene(17);
+  EXPECT_EQ(cv::norm(x.image, y.image, cv::NORM_INF), 0.0);
+  ASSERT_EQ(x.captions.size(), y.captions.size());
+  for (size_t i = 0; i < x.captions.size(); ++i)
+    EXPECT_EQ(x.captions[i].text, y.captions[i].text);
+  ASSERT_EQ(x.questions.size(), y.questions.size());
+  for (size_t i = 0; i < x.questions.size(); ++i)
+    EXPECT_EQ(x.questions[i].question, y.questions[i].question);
+  EXPECT_GT(cv::norm(x.image, a.scene(18).image, cv::NORM_L1), 0.0);
+  EXPECT_GT(cv::norm(x.image, a.scene(17, Split::kDev).image, cv::NORM_L1), 0.0);
+  WorldOptions other;
+  other.seed = 2;
+  EXPECT_GT(cv::norm(x.image, ShapesWorld(other).scene(17).image, cv::NORM_L1), 0.0);
+}
+
+TEST(ShapesWorld, ScenesHoldOneToFiveSeparateObjectsDrawnInTheirColours) {
+  std::map<int, int> counts;
+  std::set<int> shapes, colours, sizes, backgrounds;
+  for (const auto& s : scenes()) {
+    ASSERT_EQ(s.image.type(), CV_8UC3);
+    ASSERT_EQ(s.image.rows, 128);
+    ASSERT_GE(s.objects.size(), 1u);
+    ASSERT_LE(s.objects.size(), 5u);
+    ++counts[static_cast<int>(s.objects.size())];
+    backgrounds.insert(static_cast<int>(s.background));
+    for (size_t i = 0; i < s.objects.size(); ++i) {
+      const auto& o = s.objects[i];
+      shapes.insert(static_cast<int>(o.shape));
+      colours.insert(static_cast<int>(o.colour));
+      sizes.insert(static_cast<int>(o.size));
+      ASSERT_TRUE((o.box & cv::Rect(0, 0, 128, 128)) == o.box) << "box inside the image";
+      for (size_t j = i + 1; j < s.objects.size(); ++j)
+        ASSERT_EQ((o.box & s.objects[j].box).area(), 0) << "overlap";
+      // the centre pixel has the object's colour (the fills are exact away from the edges)
+      const auto px = s.image.at<cv::Vec3b>(cvRound(o.centre().y), cvRound(o.centre().x));
+      static const cv::Vec3b k[] = {{220, 40, 40},  {40, 170, 60},  {40, 80, 220},
+                                    {235, 205, 30}, {140, 60, 180}, {245, 135, 25}};
+      ASSERT_EQ(px, k[static_cast<int>(o.colour)]) << "scene " << s.index << " object " << i;
+    }
+  }
+  for (int n = 1; n <= 5; ++n)
+    EXPECT_GT(counts[n], 20) << n << " objects";
+  EXPECT_EQ(shapes.size(), 6u);
+  EXPECT_EQ(colours.size(), 6u);
+  EXPECT_EQ(sizes.size(), 2u);
+  EXPECT_EQ(backgrounds.size(), 3u);
+}
+
+TEST(ShapesWorld, CaptionWordsThatNameAnObjectCarryItsBox) {
+  std::set<std::string> first_words;
+  for (const auto& s : scenes()) {
+    ASSERT_EQ(s.captions.size(), 5u);
+    for (const auto& c : s.captions) {
+      ASSERT_EQ(c.words.size(), c.word_boxes.size());
+      first_words.insert(c.words[0]);
+      int referring = 0;
+      for (size_t w = 0; w < c.words.size(); ++w) {
+        if (!c.word_boxes[w]) {
+          EXPECT_EQ(attr_of(s.objects[0], c.words[w]), "not an attribute") << c.text;
+          continue;
+        }
+        ++referring;
+        const Object* o = object_at(s, *c.word_boxes[w]);
+        ASSERT_NE(o, nullptr) << c.text;
+        EXPECT_EQ(attr_of(*o, c.words[w]), "ok") << c.text << " word " << c.words[w];
+      }
+      EXPECT_GE(referring, 2) << c.text;
+    }
+  }
+  EXPECT_GE(first_words.size(), 3u) << "several templates";
+}
+
+TEST(ShapesWorld, AnswersAreTrueOfTheScene) {
+  std::map<QuestionFamily, int> families;
+  for (const auto& s : scenes()) {
+    for (const auto& q : s.questions) {
+      ++families[q.family];
+      switch (q.family) {
+        case QuestionFamily::kCount:
+          EXPECT_EQ(q.answer, std::to_string(q.boxes.size())) << q.question;
+          break;
+        case QuestionFamily::kExist:
+          EXPECT_EQ(q.answer, q.boxes.empty() ? "no" : "yes") << q.question;
+          break;
+        case QuestionFamily::kColour: {
+          ASSERT_EQ(q.boxes.size(), 1u);
+          EXPECT_EQ(q.answer, colour_names()[static_cast<size_t>(object_at(s, q.boxes[0])->colour)])
+              << q.question;
+          break;
+        }
+        case QuestionFamily::kShape:
+          EXPECT_EQ(q.answer, shape_names()[static_cast<size_t>(object_at(s, q.boxes[0])->shape)])
+              << q.question;
+          break;
+        case QuestionFamily::kSize:
+          EXPECT_EQ(q.answer, size_names()[static_cast<size_t>(object_at(s, q.boxes[0])->size)])
+              << q.question;
+          break;
+        case QuestionFamily::kRelation: {
+          ASSERT_EQ(q.boxes.size(), 2u);
+          const auto a = object_at(s, q.boxes[0])->centre(), b = object_at(s, q.boxes[1])->centre();
+          const bool left = q.question.find(" left of ") != std::string::npos;
+          const bool right = q.question.find(" right of ") != std::string::npos;
+          const bool above = q.question.find(" above ") != std::string::npos;
+          const bool truth = left ? a.x < b.x : right ? a.x > b.x : above ? a.y < b.y : a.y > b.y;
+          if (q.answer ==
+              "yes") {  // "no" may still hold on the minor axis, so only "yes" is checked
+            EXPECT_TRUE(truth) << q.question;
+          }
+          break;
+        }
+        case QuestionFamily::kWhatLeft: {
+          const Object* l = object_at(s, q.boxes[0]);
+          EXPECT_EQ(q.answer, colour_names()[static_cast<size_t>(l->colour)] + " " +
+                                  shape_names()[static_cast<size_t>(l->shape)]);
+          break;
+        }
+      }
+    }
+  }
+  for (int f = 0; f < 7; ++f)
+    EXPECT_GT(families[static_cast<QuestionFamily>(f)], 20)
+        << to_string(static_cast<QuestionFamily>(f));
+}
+
+TEST(ShapesWorld, TheCompositionalSplitKeepsHeldOutPairsOutOfTraining) {
+  WorldOptions o;
+  o.held_out = compositional_holdout();
+  ShapesWorld w(o);
+  int held_in_dev = 0;
+  for (uint64_t i = 0; i < 200; ++i) {
+    for (const auto& obj : w.scene(i, Split::kTrain).objects)
+      ASSERT_EQ(o.held_out.count({obj.colour, obj.shape}), 0u) << "scene " << i;
+    for (const auto& obj : w.scene(i, Split::kDev).objects)
+      held_in_dev += o.held_out.count({obj.colour, obj.shape});
+  }
+  EXPECT_GT(held_in_dev, 20) << "dev scenes test the held-out pairs";
+}
+
+TEST(ShapesWorld, RefusesImpossibleOptions) {
+  WorldOptions o;
+  o.max_objects = 6;
+  EXPECT_THROW(ShapesWorld{o}, Error);
+  o = {};
+  o.image_size = 16;
+  EXPECT_THROW(ShapesWorld{o}, Error);
+}
+
+}  // namespace
+}  // namespace glimpse::data
