@@ -179,6 +179,32 @@ std::string relation(const Object& a, const Object& b) {
   return "";
 }
 
+bool starts_with_vowel(const std::string& w) {
+  return !w.empty() && std::string("aeiou").find(w[0]) != std::string::npos;
+}
+
+// "a" before a vowel becomes "an": "an orange star".
+void fix_articles(std::vector<std::string>& words) {
+  for (size_t i = 0; i + 1 < words.size(); ++i)
+    if (words[i] == "a" && starts_with_vowel(words[i + 1]))
+      words[i] = "an";
+}
+
+std::string fix_articles(const std::string& sentence) {
+  std::vector<std::string> words;
+  for (size_t s = 0, e; s <= sentence.size(); s = e + 1) {
+    e = sentence.find(' ', s);
+    if (e == std::string::npos)
+      e = sentence.size();
+    words.push_back(sentence.substr(s, e - s));
+  }
+  fix_articles(words);
+  std::string out;
+  for (const auto& w : words)
+    out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
 class CaptionBuilder {
  public:
   void word(const std::string& w, std::optional<cv::Rect> box = std::nullopt) {
@@ -199,6 +225,7 @@ class CaptionBuilder {
     word(name(o.shape), o.box);
   }
   Caption done() {
+    fix_articles(c_.words);
     for (const auto& w : c_.words)
       c_.text += (c_.text.empty() ? "" : " ") + w;
     return std::move(c_);
@@ -412,7 +439,10 @@ Scene ShapesWorld::scene(uint64_t index, Split split) const {
     const auto f = static_cast<QuestionFamily>(tries < 7 ? (static_cast<int>(index) + tries) % 7
                                                          : rng.below(7));
     auto q = make_question(f, s.objects, rng);
-    if (q && asked.insert(q->question).second)
+    if (!q)
+      continue;
+    q->question = fix_articles(q->question);
+    if (asked.insert(q->question).second)
       s.questions.push_back(std::move(*q));
   }
   return s;

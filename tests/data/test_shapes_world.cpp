@@ -114,6 +114,23 @@ TEST(ShapesWorld, CaptionWordsThatNameAnObjectCarryItsBox) {
   EXPECT_GE(first_words.size(), 3u) << "several templates";
 }
 
+TEST(ShapesWorld, ArticlesAgreeWithTheNextWord) {
+  int an = 0;
+  for (const auto& s : scenes()) {
+    std::vector<std::string> texts;
+    for (const auto& c : s.captions)
+      texts.push_back(" " + c.text + " ");
+    for (const auto& q : s.questions)
+      texts.push_back(" " + q.question + " ");
+    for (const auto& t : texts) {
+      EXPECT_EQ(t.find(" a orange"), std::string::npos) << t;
+      EXPECT_EQ(t.find(" an red"), std::string::npos) << t;
+      an += t.find(" an orange ") != std::string::npos;
+    }
+  }
+  EXPECT_GT(an, 10);
+}
+
 TEST(ShapesWorld, AnswersAreTrueOfTheScene) {
   std::map<QuestionFamily, int> families;
   for (const auto& s : scenes()) {
