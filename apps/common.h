@@ -45,5 +45,6 @@ class QuietStderr {
 
 void add_classify_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_score_command(CLI::App& app, CommonOptions& common, Action& action);
+void add_world_command(CLI::App& app, CommonOptions& common, Action& action);
 
 }  // namespace glimpse::app

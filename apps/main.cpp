@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   app::Action action;
   app::add_classify_command(app, common, action);
   app::add_score_command(app, common, action);
+  app::add_world_command(app, common, action);
 
   try {
     app.parse(argc, argv);

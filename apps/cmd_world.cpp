@@ -1,0 +1,61 @@
+// glimpse world: export shapes-world scenes with captions and questions.
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "common.h"
+#include "glimpse/data/world_export.h"
+
+namespace glimpse::app {
+
+namespace {
+struct WorldCommandOptions {
+  std::string out;
+  int count = 100;
+  uint64_t seed = 1;
+  uint64_t first = 0;
+  std::string split = "train";
+  int image_size = 128;
+  bool compositional = false;
+};
+}  // namespace
+
+void add_world_command(CLI::App& app, CommonOptions& /*common*/, Action& action) {
+  auto o = std::make_shared<WorldCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "world",
+      "Export shapes-world scenes: PNG images, COCO captions JSON (with word boxes), VQA v2 JSON");
+  cmd->add_option("--out", o->out, "Output folder (created if needed)")->required();
+  cmd->add_option("--count", o->count, "How many scenes")->check(CLI::Range(1, 10'000'000));
+  cmd->add_option("--seed", o->seed, "World seed: the same seed gives the same scenes");
+  cmd->add_option("--first", o->first, "Index of the first scene");
+  cmd->add_option("--split", o->split, "train, dev or test (each a different stream of scenes)");
+  cmd->add_option("--image-size", o->image_size, "Image side in pixels")
+      ->check(CLI::Range(32, 1024));
+  cmd->add_flag("--compositional", o->compositional,
+                "Hold six colour-shape pairs out of the training split (like CLEVR-CoGenT)");
+  cmd->callback([o, &action] {
+    action = [o]() -> int {
+      auto split = data::parse_split(o->split);
+      if (!split)
+        return report_error(split.error().message);
+      data::WorldOptions wo;
+      wo.seed = o->seed;
+      wo.image_size = o->image_size;
+      if (o->compositional)
+        wo.held_out = data::compositional_holdout();
+      auto sum = catch_as_result([&] {
+        return data::export_world(data::ShapesWorld(wo), split.value(), o->first, o->count, o->out)
+            .take();
+      });
+      if (!sum)
+        return report_error(sum.error().message);
+      std::cout << fmt::format("wrote {} images, {} captions, {} questions ({} split) to {}\n",
+                               sum.value().images, sum.value().captions, sum.value().questions,
+                               o->split, o->out);
+      return 0;
+    };
+  });
+}
+
+}  // namespace glimpse::app

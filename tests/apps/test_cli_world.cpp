@@ -1,0 +1,70 @@
+// glimpse world exports data that the general COCO and VQA readers take back.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "test_util.h"
+
+namespace {
+
+using glimpse::testing::lines;
+using glimpse::testing::read_bytes;
+using glimpse::testing::run_glimpse;
+using glimpse::testing::TempDir;
+using glimpse::testing::write_bytes;
+using nlohmann::json;
+
+TEST(CliWorld, ExportsImagesCocoAndVqaFilesThatScoreBack) {
+  TempDir d;
+  auto r =
+      run_glimpse({"world", "--out", d.path(), "--count", "12", "--seed", "5", "--split", "dev"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "wrote 12 images, 60 captions, 72 questions (dev split) to " + d.path() + "\n");
+  for (int i = 0; i < 12; ++i)
+    EXPECT_TRUE(std::filesystem::exists(d.file("images/dev_" + std::to_string(i) + ".png")));
+
+  const json caps = json::parse(read_bytes(d.file("captions_dev.json")));
+  ASSERT_EQ(caps["images"].size(), 12u);
+  const json& first = caps["annotations"][0];
+  ASSERT_TRUE(first.contains("word_boxes"));
+  const std::string caption = first["caption"];
+  EXPECT_EQ(first["word_boxes"].size(),
+            static_cast<size_t>(std::count(caption.begin(), caption.end(), ' ') + 1));
+
+  // Perfect answers through the VQA evaluation: 100%.
+  const json ann = json::parse(read_bytes(d.file("annotations_dev.json")));
+  json results = json::array();
+  for (const auto& a : ann["annotations"])
+    results.push_back({{"question_id", a["question_id"]}, {"answer", a["multiple_choice_answer"]}});
+  write_bytes(d.file("r.json"), results.dump());
+  r = run_glimpse({"score", "--vqa", "--results", d.file("r.json"), "--questions",
+                   d.file("questions_dev.json"), "--annotations", d.file("annotations_dev.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("questions: 72\noverall accuracy: 100.00\n"), std::string::npos) << r.out;
+
+  // The same seed exports the same bytes.
+  TempDir d2;
+  ASSERT_EQ(
+      run_glimpse({"world", "--out", d2.path(), "--count", "12", "--seed", "5", "--split", "dev"})
+          .exit_code,
+      0);
+  EXPECT_EQ(read_bytes(d.file("images/dev_7.png")), read_bytes(d2.file("images/dev_7.png")));
+  EXPECT_EQ(read_bytes(d.file("questions_dev.json")), read_bytes(d2.file("questions_dev.json")));
+}
+
+TEST(CliWorld, BadArgumentsAreOneLineErrors) {
+  TempDir d;
+  auto r = run_glimpse({"world", "--out", d.path(), "--split", "holdout"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "glimpse: unknown split 'holdout'; valid: train, dev, test\n");
+  write_bytes(d.file("file"), "x");
+  r = run_glimpse({"world", "--out", d.file("file") + "/sub", "--count", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  ASSERT_EQ(lines(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("cannot create"), std::string::npos) << r.err;
+  r = run_glimpse({"world", "--out", d.path(), "--count", "0"});
+  EXPECT_NE(r.exit_code, 0);
+}
+
+}  // namespace
