@@ -1,0 +1,70 @@
+// Datasets on disk, read into one in-memory form: images with their captions and questions.
+//   COCO captions: {"images": [{id, file_name}], "annotations": [{image_id, caption, word_boxes?}]}
+//   Karpathy:      {"images": [{filename, filepath?, split, sentences: [{raw, tokens?}]}]}
+//   VQA v2:        questions {"questions": [{question_id, image_id, question}]} and annotations
+//                  {"annotations": [{question_id, image_id, answers: [{answer}], answer_type?,
+//                  multiple_choice_answer?, boxes?, family?}]}; image files are named by the
+//                  COCO captions file's "images" list when given, else by a pattern with {id}.
+// Every error names the file, the entry and the problem, and says what to do.
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "glimpse/core/error.h"
+
+namespace glimpse::data {
+
+struct CaptionEntry {
+  std::string text;
+  std::vector<std::optional<cv::Rect>> word_boxes;  // empty when the file has none
+};
+
+struct QaEntry {
+  int64_t question_id = 0;
+  std::string question;
+  std::vector<std::string> answers;  // the human answers (VQA v2 has ten)
+  std::string answer;                // the most common human answer (or multiple_choice_answer)
+  std::string answer_type;           // "yes/no", "number", "other" (or as the file says)
+  std::string family;                // the shapes world's question family, when present
+  std::vector<cv::Rect> boxes;       // objects the question is about, when present
+};
+
+struct ImageEntry {
+  int64_t id = 0;
+  std::string path;  // full path of the image file
+  std::vector<CaptionEntry> captions;
+  std::vector<QaEntry> questions;
+};
+
+struct Dataset {
+  std::string name;
+  std::vector<ImageEntry> images;
+  size_t caption_count() const;
+  size_t question_count() const;
+};
+
+// COCO captions JSON with its image folder.
+Result<Dataset> load_coco_captions(const std::string& json_path, const std::string& image_dir);
+
+// Karpathy's dataset_*.json: images of `split` ("train", "val", "test"; "restval" counts as
+// train).
+Result<Dataset> load_karpathy(const std::string& json_path, const std::string& image_dir,
+                              const std::string& split);
+
+// VQA v2 questions + annotations. Image paths come from `coco_images_json` ("images" list of a
+// COCO file) when not empty, else from `image_pattern` with "{id}" replaced by the image id
+// (e.g. "COCO_val2014_{id:012}.jpg" is written "COCO_val2014_{id012}.jpg": {idN} zero-pads to N).
+Result<Dataset> load_vqa(const std::string& questions_json, const std::string& annotations_json,
+                         const std::string& image_dir, const std::string& coco_images_json,
+                         const std::string& image_pattern = "");
+
+// A folder in the layout `glimpse world` writes: captions_<split>.json, questions_<split>.json,
+// annotations_<split>.json and images/. Captions and questions of one split, merged by image.
+Result<Dataset> load_world_folder(const std::string& dir, const std::string& split);
+
+}  // namespace glimpse::data

@@ -1,0 +1,337 @@
+#include "glimpse/data/datasets.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "glimpse/core/file_util.h"
+
+namespace glimpse::data {
+
+using nlohmann::json;
+
+size_t Dataset::caption_count() const {
+  size_t n = 0;
+  for (const auto& i : images)
+    n += i.captions.size();
+  return n;
+}
+
+size_t Dataset::question_count() const {
+  size_t n = 0;
+  for (const auto& i : images)
+    n += i.questions.size();
+  return n;
+}
+
+namespace {
+
+[[noreturn]] void bad(const std::string& file, const std::string& what) {
+  throw Error(ErrorCode::kInvalidArgument, "dataset file '" + file + "': " + what);
+}
+
+json read_json(const std::string& path) {
+  const std::string text = core::read_file(path, 4ull << 30);
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    bad(path, std::string("not valid JSON (") + e.what() + ")");
+  }
+}
+
+const json& array_at(const json& doc, const char* key, const std::string& file) {
+  if (!doc.is_object() || !doc.contains(key) || !doc[key].is_array())
+    bad(file, std::string("expected an object with a \"") + key + "\" array");
+  return doc[key];
+}
+
+std::string where(const char* kind, size_t i) {
+  return std::string(kind) + " " + std::to_string(i);
+}
+
+template <class T>
+T field(const json& e, const char* key, const std::string& file, const std::string& at) {
+  if (!e.is_object() || !e.contains(key))
+    bad(file, at + " has no \"" + key + "\"");
+  try {
+    return e[key].get<T>();
+  } catch (const json::exception&) {
+    bad(file, at + ": \"" + key + "\" has the wrong type");
+  }
+}
+
+int64_t id_field(const json& e, const char* key, const std::string& file, const std::string& at) {
+  if (!e.is_object() || !e.contains(key))
+    bad(file, at + " has no \"" + key + "\"");
+  const json& v = e[key];
+  if (v.is_number_integer())
+    return v.get<int64_t>();
+  if (v.is_string()) {
+    try {
+      size_t used = 0;
+      int64_t id = std::stoll(v.get<std::string>(), &used);
+      if (used == v.get<std::string>().size())
+        return id;
+    } catch (const std::exception&) {
+    }
+  }
+  bad(file, at + ": \"" + key + "\" is not an integer id");
+}
+
+std::optional<cv::Rect> box_of(const json& b, const std::string& file, const std::string& at) {
+  if (b.is_null())
+    return std::nullopt;
+  if (!b.is_array() || b.size() != 4)
+    bad(file, at + ": a box must be [x, y, width, height] or null");
+  try {
+    return cv::Rect(b[0].get<int>(), b[1].get<int>(), b[2].get<int>(), b[3].get<int>());
+  } catch (const json::exception&) {
+    bad(file, at + ": a box must hold four integers");
+  }
+}
+
+void require_image(const std::string& path, const std::string& file, const std::string& at) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    bad(file, at + ": image file '" + path + "' does not exist; check the image folder");
+}
+
+std::string join_path(const std::string& dir, const std::string& name) {
+  return (std::filesystem::path(dir) / name).string();
+}
+
+// "{id}" and "{idN}" (zero-padded to N digits) replaced by the id.
+std::string apply_pattern(const std::string& pattern, int64_t id) {
+  const auto open = pattern.find("{id");
+  const auto close = pattern.find('}', open);
+  if (open == std::string::npos || close == std::string::npos)
+    return pattern;
+  std::string num = std::to_string(id);
+  const std::string width = pattern.substr(open + 3, close - open - 3);
+  if (!width.empty()) {
+    const size_t w = static_cast<size_t>(std::stoul(width));
+    if (num.size() < w)
+      num = std::string(w - num.size(), '0') + num;
+  }
+  return pattern.substr(0, open) + num + pattern.substr(close + 1);
+}
+
+std::string most_common(const std::vector<std::string>& answers) {
+  std::map<std::string, int> n;
+  std::string best;
+  for (const auto& a : answers)
+    if (++n[a] > n[best] || best.empty())
+      best = a;
+  return best;
+}
+
+}  // namespace
+
+Result<Dataset> load_coco_captions(const std::string& path, const std::string& image_dir) {
+  return catch_as_result([&] {
+    const json doc = read_json(path);
+    Dataset ds;
+    ds.name = path;
+    std::map<int64_t, size_t> by_id;
+    const json& images = array_at(doc, "images", path);
+    for (size_t i = 0; i < images.size(); ++i) {
+      const std::string at = where("image", i);
+      ImageEntry e;
+      e.id = id_field(images[i], "id", path, at);
+      e.path = join_path(image_dir, field<std::string>(images[i], "file_name", path, at));
+      if (by_id.count(e.id))
+        bad(path, at + ": image id " + std::to_string(e.id) + " appears twice");
+      require_image(e.path, path, at);
+      by_id[e.id] = ds.images.size();
+      ds.images.push_back(std::move(e));
+    }
+    const json& anns = array_at(doc, "annotations", path);
+    for (size_t i = 0; i < anns.size(); ++i) {
+      const std::string at = where("annotation", i);
+      const int64_t image_id = id_field(anns[i], "image_id", path, at);
+      auto it = by_id.find(image_id);
+      if (it == by_id.end())
+        bad(path, at + ": image_id " + std::to_string(image_id) + " is not in \"images\"");
+      CaptionEntry c;
+      c.text = field<std::string>(anns[i], "caption", path, at);
+      if (anns[i].contains("word_boxes")) {
+        const json& boxes = anns[i]["word_boxes"];
+        if (!boxes.is_array())
+          bad(path, at + ": \"word_boxes\" is not an array");
+        for (const auto& b : boxes)
+          c.word_boxes.push_back(box_of(b, path, at));
+      }
+      ds.images[it->second].captions.push_back(std::move(c));
+    }
+    return ds;
+  });
+}
+
+Result<Dataset> load_karpathy(const std::string& path, const std::string& image_dir,
+                              const std::string& split) {
+  return catch_as_result([&] {
+    if (split != "train" && split != "val" && split != "test")
+      throw Error(ErrorCode::kInvalidArgument,
+                  "unknown Karpathy split '" + split + "'; valid: train, val, test");
+    const json doc = read_json(path);
+    Dataset ds;
+    ds.name = path;
+    const json& images = array_at(doc, "images", path);
+    for (size_t i = 0; i < images.size(); ++i) {
+      const std::string at = where("image", i);
+      std::string s = field<std::string>(images[i], "split", path, at);
+      if (s == "restval")
+        s = "train";
+      if (s != split)
+        continue;
+      ImageEntry e;
+      e.id = images[i].contains("imgid") ? id_field(images[i], "imgid", path, at)
+                                         : static_cast<int64_t>(i);
+      std::string name = field<std::string>(images[i], "filename", path, at);
+      if (images[i].contains("filepath"))
+        name = field<std::string>(images[i], "filepath", path, at) + "/" + name;
+      e.path = join_path(image_dir, name);
+      require_image(e.path, path, at);
+      const json& sents = images[i].contains("sentences") ? images[i]["sentences"] : json();
+      if (!sents.is_array() || sents.empty())
+        bad(path, at + " has no \"sentences\"");
+      for (size_t k = 0; k < sents.size(); ++k)
+        e.captions.push_back(
+            {field<std::string>(sents[k], "raw", path, at + " sentence " + std::to_string(k)), {}});
+      ds.images.push_back(std::move(e));
+    }
+    if (ds.images.empty())
+      bad(path, "has no images in split '" + split + "'");
+    return ds;
+  });
+}
+
+Result<Dataset> load_vqa(const std::string& questions_path, const std::string& annotations_path,
+                         const std::string& image_dir, const std::string& coco_images_json,
+                         const std::string& image_pattern) {
+  return catch_as_result([&] {
+    std::map<int64_t, std::string> files;
+    if (!coco_images_json.empty()) {
+      const json coco = read_json(coco_images_json);
+      const json& images = array_at(coco, "images", coco_images_json);
+      for (size_t i = 0; i < images.size(); ++i)
+        files[id_field(images[i], "id", coco_images_json, where("image", i))] =
+            field<std::string>(images[i], "file_name", coco_images_json, where("image", i));
+    } else if (image_pattern.find("{id") == std::string::npos) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "VQA images need a COCO images list or a file-name pattern containing {id}");
+    }
+    const json qdoc = read_json(questions_path), adoc = read_json(annotations_path);
+    std::map<int64_t, QaEntry> qs;
+    std::map<int64_t, int64_t> image_of;
+    const json& questions = array_at(qdoc, "questions", questions_path);
+    for (size_t i = 0; i < questions.size(); ++i) {
+      const std::string at = where("question", i);
+      QaEntry q;
+      q.question_id = id_field(questions[i], "question_id", questions_path, at);
+      q.question = field<std::string>(questions[i], "question", questions_path, at);
+      if (qs.count(q.question_id))
+        bad(questions_path,
+            at + ": question_id " + std::to_string(q.question_id) + " appears twice");
+      image_of[q.question_id] = id_field(questions[i], "image_id", questions_path, at);
+      qs[q.question_id] = std::move(q);
+    }
+    std::set<int64_t> annotated;
+    Dataset ds;
+    ds.name = questions_path;
+    std::map<int64_t, size_t> by_image;
+    const json& anns = array_at(adoc, "annotations", annotations_path);
+    for (size_t i = 0; i < anns.size(); ++i) {
+      const std::string at = where("annotation", i);
+      const int64_t qid = id_field(anns[i], "question_id", annotations_path, at);
+      auto it = qs.find(qid);
+      if (it == qs.end())
+        bad(annotations_path,
+            at + ": question_id " + std::to_string(qid) + " is not in '" + questions_path + "'");
+      if (!annotated.insert(qid).second)
+        bad(annotations_path, at + ": question " + std::to_string(qid) + " is annotated twice");
+      QaEntry q = it->second;
+      const json& answers = anns[i].contains("answers") ? anns[i]["answers"] : json();
+      if (!answers.is_array() || answers.empty())
+        bad(annotations_path, at + " has no \"answers\"");
+      for (size_t k = 0; k < answers.size(); ++k)
+        q.answers.push_back(field<std::string>(answers[k], "answer", annotations_path,
+                                               at + " answer " + std::to_string(k)));
+      q.answer = anns[i].contains("multiple_choice_answer")
+                     ? field<std::string>(anns[i], "multiple_choice_answer", annotations_path, at)
+                     : most_common(q.answers);
+      if (anns[i].contains("answer_type"))
+        q.answer_type = field<std::string>(anns[i], "answer_type", annotations_path, at);
+      if (anns[i].contains("family"))
+        q.family = field<std::string>(anns[i], "family", annotations_path, at);
+      if (anns[i].contains("boxes")) {
+        if (!anns[i]["boxes"].is_array())
+          bad(annotations_path, at + ": \"boxes\" is not an array");
+        for (const auto& b : anns[i]["boxes"])
+          if (auto r = box_of(b, annotations_path, at))
+            q.boxes.push_back(*r);
+      }
+      const int64_t image_id = image_of[qid];
+      auto slot = by_image.find(image_id);
+      if (slot == by_image.end()) {
+        ImageEntry e;
+        e.id = image_id;
+        if (!coco_images_json.empty()) {
+          auto f = files.find(image_id);
+          if (f == files.end())
+            bad(questions_path, "question " + std::to_string(qid) + ": image " +
+                                    std::to_string(image_id) + " is not in '" + coco_images_json +
+                                    "'");
+          e.path = join_path(image_dir, f->second);
+        } else {
+          e.path = join_path(image_dir, apply_pattern(image_pattern, image_id));
+        }
+        require_image(e.path, questions_path, "question " + std::to_string(qid));
+        slot = by_image.emplace(image_id, ds.images.size()).first;
+        ds.images.push_back(std::move(e));
+      }
+      ds.images[slot->second].questions.push_back(std::move(q));
+    }
+    for (const auto& [qid, q] : qs)
+      if (!annotated.count(qid))
+        bad(annotations_path,
+            "question " + std::to_string(qid) + " of '" + questions_path + "' has no annotation");
+    return ds;
+  });
+}
+
+Result<Dataset> load_world_folder(const std::string& dir, const std::string& split) {
+  return catch_as_result([&] {
+    const std::string caps = join_path(dir, "captions_" + split + ".json");
+    if (!std::filesystem::exists(caps))
+      throw Error(ErrorCode::kNotFound,
+                  "'" + dir + "' has no captions_" + split +
+                      ".json: is it a folder written by glimpse world (see its --split)?");
+    Dataset ds = load_coco_captions(caps, join_path(dir, "images")).take();
+    const std::string qs = join_path(dir, "questions_" + split + ".json");
+    if (std::filesystem::exists(qs)) {
+      Dataset vqa = load_vqa(qs, join_path(dir, "annotations_" + split + ".json"),
+                             join_path(dir, "images"), caps)
+                        .take();
+      std::map<int64_t, size_t> by_id;
+      for (size_t i = 0; i < ds.images.size(); ++i)
+        by_id[ds.images[i].id] = i;
+      for (auto& img : vqa.images) {
+        auto it = by_id.find(img.id);
+        if (it == by_id.end()) {
+          by_id[img.id] = ds.images.size();
+          ds.images.push_back(std::move(img));
+        } else {
+          auto& qs_of = ds.images[it->second].questions;
+          qs_of.insert(qs_of.end(), img.questions.begin(), img.questions.end());
+        }
+      }
+    }
+    ds.name = dir + " (" + split + ")";
+    return ds;
+  });
+}
+
+}  // namespace glimpse::data

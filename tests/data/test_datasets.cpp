@@ -1,0 +1,149 @@
+#include "glimpse/data/datasets.h"
+
+#include <gtest/gtest.h>
+
+#include "glimpse/data/world_export.h"
+#include "test_util.h"
+
+namespace glimpse::data {
+namespace {
+
+using glimpse::testing::TempDir;
+using glimpse::testing::write_bytes;
+
+TEST(LoadWorldFolder, ReadsBackWhatTheWorldExported) {
+  TempDir d;
+  ShapesWorld world;
+  auto sum = export_world(world, Split::kDev, 0, 6, d.path());
+  ASSERT_TRUE(sum.ok()) << sum.error().message;
+  auto ds = load_world_folder(d.path(), "dev");
+  ASSERT_TRUE(ds.ok()) << ds.error().message;
+  ASSERT_EQ(ds.value().images.size(), 6u);
+  EXPECT_EQ(ds.value().caption_count(), static_cast<size_t>(sum.value().captions));
+  EXPECT_EQ(ds.value().question_count(), static_cast<size_t>(sum.value().questions));
+  const Scene s = world.scene(3, Split::kDev);
+  const ImageEntry& img = ds.value().images[3];
+  EXPECT_EQ(img.id, 3);
+  EXPECT_EQ(img.captions[0].text, s.captions[0].text);
+  ASSERT_EQ(img.captions[0].word_boxes.size(), s.captions[0].word_boxes.size());
+  for (size_t w = 0; w < s.captions[0].word_boxes.size(); ++w)
+    EXPECT_EQ(img.captions[0].word_boxes[w], s.captions[0].word_boxes[w]);
+  ASSERT_EQ(img.questions.size(), s.questions.size());
+  EXPECT_EQ(img.questions[0].question, s.questions[0].question);
+  EXPECT_EQ(img.questions[0].answer, s.questions[0].answer);
+  EXPECT_EQ(img.questions[0].answers.size(), 10u);
+  EXPECT_EQ(img.questions[0].family, to_string(s.questions[0].family));
+  EXPECT_EQ(img.questions[0].boxes, s.questions[0].boxes);
+}
+
+TEST(LoadKarpathy, PicksTheSplitAndCountsRestvalAsTrain) {
+  TempDir d;
+  for (const char* f : {"a.jpg", "b.jpg", "c.jpg"})
+    write_bytes(d.file(f), "x");
+  write_bytes(d.file("k.json"), R"({"images": [
+    {"filename": "a.jpg", "split": "train", "imgid": 0, "sentences": [{"raw": "A dog."}, {"raw": "A pup."}]},
+    {"filename": "b.jpg", "split": "restval", "imgid": 1, "sentences": [{"raw": "A cat."}]},
+    {"filename": "c.jpg", "split": "test", "imgid": 2, "sentences": [{"raw": "A cow."}]}]})");
+  auto train = load_karpathy(d.file("k.json"), d.path(), "train");
+  ASSERT_TRUE(train.ok()) << train.error().message;
+  EXPECT_EQ(train.value().images.size(), 2u);
+  EXPECT_EQ(train.value().caption_count(), 3u);
+  EXPECT_EQ(train.value().images[1].captions[0].text, "A cat.");
+  auto val = load_karpathy(d.file("k.json"), d.path(), "val");
+  ASSERT_FALSE(val.ok());
+  EXPECT_NE(val.error().message.find("has no images in split 'val'"), std::string::npos);
+}
+
+TEST(LoadVqa, NamesImagesByPattern) {
+  TempDir d;
+  write_bytes(d.file("COCO_val2014_000000000042.jpg"), "x");
+  write_bytes(d.file("q.json"),
+              R"({"questions": [{"question_id": 7, "image_id": 42, "question": "Is it red?"}]})");
+  write_bytes(d.file("a.json"),
+              R"({"annotations": [{"question_id": 7, "image_id": 42, "answer_type": "yes/no",
+    "answers": [{"answer": "yes"}, {"answer": "no"}, {"answer": "yes"}]}]})");
+  auto ds = load_vqa(d.file("q.json"), d.file("a.json"), d.path(), "", "COCO_val2014_{id12}.jpg");
+  ASSERT_TRUE(ds.ok()) << ds.error().message;
+  ASSERT_EQ(ds.value().images.size(), 1u);
+  EXPECT_EQ(ds.value().images[0].path, d.file("COCO_val2014_000000000042.jpg"));
+  EXPECT_EQ(ds.value().images[0].questions[0].answer, "yes");  // the most common human answer
+  EXPECT_EQ(ds.value().images[0].questions[0].answer_type, "yes/no");
+}
+
+struct BadCase {
+  std::string name, captions, expect;
+};
+
+TEST(LoadCocoCaptions, RefusesInconsistentFilesNamingTheEntry) {
+  TempDir d;
+  write_bytes(d.file("a.png"), "x");
+  const std::vector<BadCase> cases = {
+      {"not json", "{", "not valid JSON"},
+      {"no images", R"({"annotations": []})", "expected an object with a \"images\" array"},
+      {"missing file", R"({"images": [{"id": 1, "file_name": "nope.png"}], "annotations": []})",
+       "image 0: image file '" + d.file("nope.png") + "' does not exist; check the image folder"},
+      {"twice",
+       R"({"images": [{"id": 1, "file_name": "a.png"}, {"id": 1, "file_name": "a.png"}], "annotations": []})",
+       "image 1: image id 1 appears twice"},
+      {"unknown image",
+       R"({"images": [{"id": 1, "file_name": "a.png"}], "annotations": [{"image_id": 2, "caption": "x"}]})",
+       "annotation 0: image_id 2 is not in \"images\""},
+      {"no caption",
+       R"({"images": [{"id": 1, "file_name": "a.png"}], "annotations": [{"image_id": 1}]})",
+       "annotation 0 has no \"caption\""},
+      {"bad box",
+       R"({"images": [{"id": 1, "file_name": "a.png"}], "annotations": [{"image_id": 1, "caption": "x", "word_boxes": [[1, 2]]}]})",
+       "annotation 0: a box must be [x, y, width, height] or null"},
+      {"bad id", R"({"images": [{"id": "one", "file_name": "a.png"}], "annotations": []})",
+       "image 0: \"id\" is not an integer id"},
+  };
+  for (const auto& c : cases) {
+    write_bytes(d.file("c.json"), c.captions);
+    auto r = load_coco_captions(d.file("c.json"), d.path());
+    ASSERT_FALSE(r.ok()) << c.name;
+    EXPECT_EQ(r.error().message.rfind("dataset file '" + d.file("c.json") + "': ", 0), 0u)
+        << c.name << ": " << r.error().message;
+    EXPECT_NE(r.error().message.find(c.expect), std::string::npos)
+        << c.name << ": " << r.error().message;
+  }
+}
+
+TEST(LoadVqa, RefusesQuestionsAndAnnotationsThatDisagree) {
+  TempDir d;
+  write_bytes(d.file("1.png"), "x");
+  write_bytes(d.file("q.json"),
+              R"({"questions": [{"question_id": 1, "image_id": 1, "question": "q?"},
+                                                  {"question_id": 2, "image_id": 1, "question": "r?"}]})");
+  write_bytes(d.file("a.json"),
+              R"({"annotations": [{"question_id": 1, "answers": [{"answer": "yes"}]}]})");
+  auto r = load_vqa(d.file("q.json"), d.file("a.json"), d.path(), "", "{id}.png");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("question 2 of '" + d.file("q.json") + "' has no annotation"),
+            std::string::npos)
+      << r.error().message;
+  write_bytes(d.file("a.json"),
+              R"({"annotations": [{"question_id": 9, "answers": [{"answer": "yes"}]}]})");
+  r = load_vqa(d.file("q.json"), d.file("a.json"), d.path(), "", "{id}.png");
+  EXPECT_NE(r.error().message.find("annotation 0: question_id 9 is not in"), std::string::npos)
+      << r.error().message;
+  write_bytes(d.file("a.json"), R"({"annotations": [{"question_id": 1, "answers": []}]})");
+  r = load_vqa(d.file("q.json"), d.file("a.json"), d.path(), "", "{id}.png");
+  EXPECT_NE(r.error().message.find("annotation 0 has no \"answers\""), std::string::npos)
+      << r.error().message;
+  r = load_vqa(d.file("q.json"), d.file("a.json"), d.path(), "", "fixed.png");
+  EXPECT_NE(r.error().message.find("pattern containing {id}"), std::string::npos)
+      << r.error().message;
+}
+
+TEST(LoadWorldFolder, SaysWhatIsMissing) {
+  TempDir d;
+  auto r = load_world_folder(d.path(), "train");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(
+      r.error().message.find("has no captions_train.json: is it a folder written by glimpse world"),
+      std::string::npos);
+}
+
+}  // namespace
+}  // namespace glimpse::data
