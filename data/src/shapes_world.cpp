@@ -237,38 +237,75 @@ class CaptionBuilder {
 
 const char* kNumbers[] = {"zero", "one", "two", "three", "four", "five", "six"};
 
-Caption make_caption(const std::vector<Object>& objs, Rng& rng) {
+// The objects read left to right (then top to bottom): every template walks them in this order,
+// so a caption is a function of the scene and its template and a model can learn it exactly.
+std::vector<const Object*> left_to_right(const std::vector<Object>& objs) {
+  std::vector<const Object*> order;
+  for (const auto& o : objs)
+    order.push_back(&o);
+  std::stable_sort(order.begin(), order.end(), [](const Object* a, const Object* b) {
+    return a->centre().x != b->centre().x ? a->centre().x < b->centre().x
+                                          : a->centre().y < b->centre().y;
+  });
+  return order;
+}
+
+// Caption `index` of a scene uses template index % 5:
+//   0 "a red circle a blue square and a green star"   every object, left to right
+//   1 "three shapes with a small red circle"          the count and the leftmost object
+//   2 "a small red circle left of a large blue square" the first pair with a clear relation
+//   3 "a blue square right of a red circle"             the same pair, seen from the other side
+//   4 "there is a small red circle"                     the leftmost object
+Caption make_caption(const std::vector<Object>& objs, int index) {
   CaptionBuilder b;
-  const int n = static_cast<int>(objs.size());
-  // pairs with a clear relation
-  std::vector<std::pair<int, int>> pairs;
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j)
-      if (i != j && !relation(objs[j], objs[i]).empty())
-        pairs.emplace_back(i, j);
-  const int kind = n == 1 ? rng.below(2) : (pairs.empty() ? 2 + rng.below(2) : rng.below(4));
-  if (n == 1 || (kind <= 1 && pairs.empty())) {
-    b.word(kind == 0 ? "a" : "there is a");
-    b.object(objs[0], true);
-  } else if (kind <= 1) {
-    const auto [i, j] = pairs[static_cast<size_t>(rng.below(static_cast<int>(pairs.size())))];
-    b.word("a");
-    b.object(objs[i], kind == 0);
-    b.word(relation(objs[j], objs[i]));  // where i lies from j
-    b.word("a");
-    b.object(objs[j], kind == 0);
-  } else if (kind == 2) {
-    b.word(kNumbers[n]);
-    b.word("shapes with a");
-    const Object& o = objs[static_cast<size_t>(rng.below(n))];
-    b.object(o, true);
-  } else {
-    b.word("a");
-    b.object(objs[0], false);
-    for (int i = 1; i < n; ++i) {
-      b.word(i + 1 == n ? "and a" : "a");
-      b.object(objs[i], false);
+  const auto order = left_to_right(objs);
+  const int n = static_cast<int>(order.size());
+  const Object& first = *order[0];
+  const Object* pi = nullptr;  // the first pair (left to right) with a clear relation
+  const Object* pj = nullptr;
+  for (int i = 0; i < n && !pi; ++i)
+    for (int j = i + 1; j < n && !pi; ++j)
+      if (!relation(*order[j], *order[i]).empty()) {
+        pi = order[i];
+        pj = order[j];
+      }
+  switch (index % 5) {
+    case 0:
+      b.word("a");
+      b.object(first, n == 1);
+      for (int i = 1; i < n; ++i) {
+        b.word(i + 1 == n ? "and a" : "a");
+        b.object(*order[i], false);
+      }
+      break;
+    case 1:
+      b.word(n == 1 ? "a single" : std::string(kNumbers[n]) + " shapes with a");
+      b.object(first, true);
+      break;
+    case 2:
+    case 3: {
+      if (!pi) {  // one object, or no pair with a clear relation: name two (or one) with sizes
+        b.word(index % 5 == 2 ? "a" : "there is a");
+        b.object(first, index % 5 == 2 || n == 1);
+        if (n > 1) {
+          b.word("and a");
+          b.object(*order[1], index % 5 == 2);
+        }
+        break;
+      }
+      const Object& x = index % 5 == 2 ? *pi : *pj;
+      const Object& y = index % 5 == 2 ? *pj : *pi;
+      b.word("a");
+      b.object(x, index % 5 == 2);
+      b.word(relation(y, x));  // where x lies from y
+      b.word("a");
+      b.object(y, index % 5 == 2);
+      break;
     }
+    default:
+      b.word("there is a");
+      b.object(first, true);
+      break;
   }
   return b.done();
 }
@@ -432,7 +469,7 @@ Scene ShapesWorld::scene(uint64_t index, Split split) const {
     draw(s.image, obj);
 
   for (int i = 0; i < o.captions_per_scene; ++i)
-    s.captions.push_back(make_caption(s.objects, rng));
+    s.captions.push_back(make_caption(s.objects, i));
   std::set<std::string> asked;
   for (int tries = 0; static_cast<int>(s.questions.size()) < o.questions_per_scene && tries < 60;
        ++tries) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "glimpse/core/error.h"
@@ -112,6 +113,39 @@ TEST(ShapesWorld, CaptionWordsThatNameAnObjectCarryItsBox) {
     }
   }
   EXPECT_GE(first_words.size(), 3u) << "several templates";
+}
+
+TEST(ShapesWorld, CaptionsFollowTheirTemplateLeftToRight) {
+  int relations = 0;
+  for (const auto& s : scenes()) {
+    std::vector<const Object*> order;
+    for (const auto& o : s.objects)
+      order.push_back(&o);
+    std::stable_sort(order.begin(), order.end(), [](const Object* a, const Object* b) {
+      return a->centre().x != b->centre().x ? a->centre().x < b->centre().x
+                                            : a->centre().y < b->centre().y;
+    });
+    // Template 0 names every object once, left to right; its shape words carry their boxes.
+    const Caption& list = s.captions[0];
+    std::vector<cv::Rect> named;
+    for (size_t w = 0; w < list.words.size(); ++w)
+      if (list.word_boxes[w] && std::find(shape_names().begin(), shape_names().end(),
+                                          list.words[w]) != shape_names().end())
+        named.push_back(*list.word_boxes[w]);
+    ASSERT_EQ(named.size(), order.size()) << list.text;
+    for (size_t i = 0; i < order.size(); ++i)
+      EXPECT_EQ(named[i], order[i]->box) << list.text;
+    // Template 4 is the leftmost object with its size.
+    const Object& first = *order[0];
+    EXPECT_EQ(s.captions[4].text, "there is a " +  // sizes ("small", "large") take "a"
+                                      size_names()[static_cast<size_t>(first.size)] + " " +
+                                      colour_names()[static_cast<size_t>(first.colour)] + " " +
+                                      shape_names()[static_cast<size_t>(first.shape)]);
+    relations += s.captions[2].text.find(" of ") != std::string::npos ||
+                 s.captions[2].text.find(" above ") != std::string::npos ||
+                 s.captions[2].text.find(" below ") != std::string::npos;
+  }
+  EXPECT_GT(relations, 150) << "most scenes with two objects have a caption with a relation";
 }
 
 TEST(ShapesWorld, ArticlesAgreeWithTheNextWord) {
