@@ -117,11 +117,12 @@ int64_t Attention::context_dim() const {
   return spec_.score == Score::kMultiHead ? dims_.out_dim : dims_.value_dim;
 }
 
-torch::Tensor Attention::scores(const torch::Tensor& q, const torch::Tensor& k) {
+torch::Tensor Attention::scores(const torch::Tensor& q, const text::PreparedKeys& pk) {
+  const auto& k = pk.keys;
   switch (spec_.score) {
     case Score::kAdditive: {
       auto wq = w_q_->forward(q).unsqueeze(2);                            // [B, T, 1, A]
-      auto wk = w_k_->forward(k).unsqueeze(1);                            // [B, 1, N, A]
+      auto wk = pk.projected.unsqueeze(1);                                // [B, 1, N, A]
       return v_->forward(torch::tanh(wq + wk)).squeeze(-1).unsqueeze(1);  // [B, 1, T, N]
     }
     case Score::kDot:
@@ -129,20 +130,19 @@ torch::Tensor Attention::scores(const torch::Tensor& q, const torch::Tensor& k) 
     case Score::kScaledDot:
       return (torch::bmm(q, k.transpose(1, 2)) / std::sqrt(double(dims_.key_dim))).unsqueeze(1);
     case Score::kGeneral:
-      return torch::bmm(q, w_->forward(k).transpose(1, 2)).unsqueeze(1);  // [B, 1, T, N]
+      return torch::bmm(q, pk.projected.transpose(1, 2)).unsqueeze(1);  // [B, 1, T, N]
     case Score::kConcat: {
       // W [q; k] = W[:, :Dq] q + W[:, Dq:] k: the concatenation without building [B, T, N, Dq+Dk].
       const auto& w = w_->weight;                                                    // [A, Dq+Dk]
       auto wq = torch::matmul(q, w.narrow(1, 0, dims_.query_dim).t()).unsqueeze(2);  // [B, T, 1, A]
-      auto wk = torch::matmul(k, w.narrow(1, dims_.query_dim, dims_.key_dim).t())
-                    .unsqueeze(1);                                        // [B,1,N,A]
-      return v_->forward(torch::tanh(wq + wk)).squeeze(-1).unsqueeze(1);  // [B, 1, T, N]
+      auto wk = pk.projected.unsqueeze(1);                                           // [B,1,N,A]
+      return v_->forward(torch::tanh(wq + wk)).squeeze(-1).unsqueeze(1);             // [B, 1, T, N]
     }
     case Score::kMultiHead: {
       const int64_t b = q.size(0), t = q.size(1), n = k.size(1), h = spec_.heads,
                     d = dims_.hidden / h;
       auto qh = w_q_->forward(q).view({b, t, h, d}).transpose(1, 2);        // [B, H, T, d]
-      auto kh = w_k_->forward(k).view({b, n, h, d}).transpose(1, 2);        // [B, H, N, d]
+      auto kh = pk.projected.view({b, n, h, d}).transpose(1, 2);            // [B, H, N, d]
       return torch::matmul(qh, kh.transpose(2, 3)) / std::sqrt(double(d));  // [B, H, T, N]
     }
   }
@@ -208,26 +208,77 @@ torch::Tensor Attention::allowed_cells(const torch::Tensor& query, const Attenti
 
 AttentionOutput Attention::forward(const torch::Tensor& query, const torch::Tensor& keys,
                                    const torch::Tensor& values, const AttentionContext& ctx) {
+  return attend(query, prepare(keys, values, ctx), ctx);
+}
+
+text::PreparedKeys Attention::prepare(const torch::Tensor& keys, const torch::Tensor& values,
+                                      const AttentionContext& ctx) {
   const std::string name = "attention '" + spec_.to_string() + "': ";
   auto fail = [&](const std::string& why) { throw Error(ErrorCode::kInvalidArgument, name + why); };
-  if (query.dim() != 3 || query.size(2) != dims_.query_dim)
-    fail("query must be [B, T, " + std::to_string(dims_.query_dim) + "], got " + shape(query));
   if (keys.dim() != 3 || keys.size(2) != dims_.key_dim)
     fail("keys must be [B, N, " + std::to_string(dims_.key_dim) + "], got " + shape(keys));
   if (values.dim() != 3 || values.size(2) != dims_.value_dim)
     fail("values must be [B, N, " + std::to_string(dims_.value_dim) + "], got " + shape(values));
-  const int64_t b = query.size(0), t = query.size(1), n = keys.size(1);
-  if (keys.size(0) != b || values.size(0) != b)
-    fail("query, keys and values must have the same batch size, got " + shape(query) + ", " +
-         shape(keys) + ", " + shape(values));
+  const int64_t n = keys.size(1);
+  if (values.size(0) != keys.size(0))
+    fail("keys and values must have the same batch size, got " + shape(keys) + " and " +
+         shape(values));
   if (values.size(1) != n)
     fail("keys and values must have the same N, got " + shape(keys) + " and " + shape(values));
-  if (t < 1 || n < 1)
-    fail("query and keys must not be empty");
+  if (n < 1)
+    fail("keys must not be empty");
   if (ctx.grid_h < 0 || ctx.grid_w < 0 || (ctx.grid_h > 0) != (ctx.grid_w > 0) ||
       (ctx.grid_h > 0 && ctx.grid_h * ctx.grid_w != n))
     fail("the grid " + std::to_string(ctx.grid_h) + "x" + std::to_string(ctx.grid_w) +
          " does not match N = " + std::to_string(n));
+  if (spec_.use == Use::kCross && ctx.grid_h == 0)
+    fail("cross-attention needs the grid size of the keys");
+
+  text::PreparedKeys p;
+  p.keys = keys;
+  p.values = values;
+  p.grid_h = ctx.grid_h;
+  p.grid_w = ctx.grid_w;
+  if (spec_.use == Use::kCross)
+    p.keys =
+        keys +
+        position_encoding_2d(ctx.grid_h, ctx.grid_w, dims_.key_dim).to(keys.options()).unsqueeze(0);
+  switch (spec_.score) {
+    case Score::kAdditive:
+      p.projected = w_k_->forward(p.keys);  // [B, N, A]
+      break;
+    case Score::kGeneral:
+      p.projected = w_->forward(p.keys);  // [B, N, Dq]
+      break;
+    case Score::kConcat:
+      p.projected = torch::matmul(p.keys, w_->weight.narrow(1, dims_.query_dim, dims_.key_dim).t());
+      break;
+    case Score::kMultiHead:
+      p.projected = w_k_->forward(p.keys);         // [B, N, hidden]
+      p.projected_values = w_v_->forward(values);  // [B, N, hidden]
+      break;
+    default:
+      break;
+  }
+  return p;
+}
+
+AttentionOutput Attention::attend(const torch::Tensor& query, const text::PreparedKeys& pk,
+                                  const AttentionContext& ctx) {
+  const std::string name = "attention '" + spec_.to_string() + "': ";
+  auto fail = [&](const std::string& why) { throw Error(ErrorCode::kInvalidArgument, name + why); };
+  const auto& keys = pk.keys;
+  const auto& values = pk.values;
+  if (query.dim() != 3 || query.size(2) != dims_.query_dim)
+    fail("query must be [B, T, " + std::to_string(dims_.query_dim) + "], got " + shape(query));
+  const int64_t b = query.size(0), t = query.size(1), n = keys.size(1);
+  if (keys.size(0) != b)
+    fail("query, keys and values must have the same batch size, got " + shape(query) + ", " +
+         shape(keys) + ", " + shape(values));
+  if (t < 1)
+    fail("query and keys must not be empty");
+  if (ctx.grid_h != pk.grid_h || ctx.grid_w != pk.grid_w)
+    fail("the keys were prepared for another grid");
   if (ctx.mask.defined()) {
     const auto& m = ctx.mask;
     if (m.scalar_type() != torch::kBool || m.dim() != 3 || (m.size(0) != b && m.size(0) != 1) ||
@@ -235,16 +286,9 @@ AttentionOutput Attention::forward(const torch::Tensor& query, const torch::Tens
       fail("mask must be bool [B or 1, " + std::to_string(t) + ", " + std::to_string(n) +
            "], got " + shape(m));
   }
-  if (spec_.use == Use::kCross && ctx.grid_h == 0)
-    fail("cross-attention needs the grid size of the keys");
-
-  torch::Tensor k = keys;
-  if (spec_.use == Use::kCross)
-    k = keys +
-        position_encoding_2d(ctx.grid_h, ctx.grid_w, dims_.key_dim).to(keys.options()).unsqueeze(0);
 
   AttentionOutput out;
-  torch::Tensor logits = scores(query, k);  // [B, H, T, N]
+  torch::Tensor logits = scores(query, pk);  // [B, H, T, N]
   torch::Tensor bias;
   torch::Tensor allowed = allowed_cells(query, ctx, n, bias, out.centre);
   if (bias.defined())
@@ -255,7 +299,7 @@ AttentionOutput Attention::forward(const torch::Tensor& query, const torch::Tens
 
   if (spec_.score == Score::kMultiHead) {
     const int64_t h = spec_.heads, d = dims_.hidden / h;
-    auto vh = w_v_->forward(values).view({b, n, h, d}).transpose(1, 2);         // [B, H, N, d]
+    auto vh = pk.projected_values.view({b, n, h, d}).transpose(1, 2);           // [B, H, N, d]
     auto heads = torch::matmul(out.weights, vh);                                // [B, H, T, d]
     out.context = w_o_->forward(heads.transpose(1, 2).reshape({b, t, h * d}));  // [B, T, out]
   } else {

@@ -8,7 +8,8 @@ namespace glimpse::text {
 
 void DecoderState::select(const torch::Tensor& index) {
   for (auto& t : tensors)
-    t = t.index_select(0, index);
+    if (t.defined())
+      t = t.index_select(0, index);
 }
 
 namespace {
@@ -46,17 +47,26 @@ LstmDecoder::LstmDecoder(const LstmDecoderOptions& o, const AttentionFactory& ma
   fc_ = register_module("fc", torch::nn::Linear(o.hidden_dim, o.vocab_size));
 }
 
-DecoderState LstmDecoder::start(const torch::Tensor& features, const AttentionContext&) {
+DecoderState LstmDecoder::start(const torch::Tensor& features, const AttentionContext& grid) {
   auto mean = features.mean(1);  // [B, C]
-  return {{features, init_h_->forward(mean), init_c_->forward(mean)}};
+  // The grid's side of the attention is computed once, not at every word.
+  auto keys = attention_->prepare(features, features, grid);
+  return {{features, init_h_->forward(mean), init_c_->forward(mean), keys.keys, keys.values,
+           keys.projected, keys.projected_values}};
 }
 
 StepOutput LstmDecoder::step(DecoderState& state, const torch::Tensor& tokens,
                              const AttentionContext& grid) {
-  const auto& features = state.tensors[0];
   auto& h = state.tensors[1];  // [B, H]
   auto& c = state.tensors[2];
-  auto att = attention_->forward(h.unsqueeze(1), features, features, grid);  // context [B, 1, Cc]
+  PreparedKeys keys;
+  keys.keys = state.tensors[3];
+  keys.values = state.tensors[4];
+  keys.projected = state.tensors[5];
+  keys.projected_values = state.tensors[6];
+  keys.grid_h = grid.grid_h;
+  keys.grid_w = grid.grid_w;
+  auto att = attention_->attend(h.unsqueeze(1), keys, grid);  // context [B, 1, Cc]
   auto input = torch::cat({embedding_->forward(tokens), att.context.squeeze(1)}, 1);  // [B, E + Cc]
   std::tie(h, c) = lstm_->forward(input, std::make_tuple(h, c));
   StepOutput out;

@@ -77,6 +77,10 @@ class Attention : public text::AttentionModule {
   // a mask (with the local window) that leaves a query nothing to attend to.
   AttentionOutput forward(const torch::Tensor& query, const torch::Tensor& keys,
                           const torch::Tensor& values, const AttentionContext& ctx = {}) override;
+  text::PreparedKeys prepare(const torch::Tensor& keys, const torch::Tensor& values,
+                             const AttentionContext& ctx) override;
+  AttentionOutput attend(const torch::Tensor& query, const text::PreparedKeys& keys,
+                         const AttentionContext& ctx) override;
 
   const AttentionSpec& spec() const { return spec_; }
   const AttentionDims& dims() const { return dims_; }
@@ -84,7 +88,7 @@ class Attention : public text::AttentionModule {
   int heads() const override { return spec_.heads; }
 
  private:
-  torch::Tensor scores(const torch::Tensor& q, const torch::Tensor& k);  // [B, H, T, N]
+  torch::Tensor scores(const torch::Tensor& q, const text::PreparedKeys& k);  // [B, H, T, N]
   torch::Tensor allowed_cells(const torch::Tensor& query, const AttentionContext& ctx, int64_t n,
                               torch::Tensor& bias, torch::Tensor& centre);
 

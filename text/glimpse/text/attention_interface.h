@@ -33,8 +33,23 @@ struct AttentionOutput {
   torch::Tensor centre;   // local-p only: [B, H, T, 2] predicted (y, x) in cells; else undefined
 };
 
+// The key side of an attention, computed once and queried many times (a decoder querying
+// the same image grid at every step). Tensors the variant does not need stay undefined.
+struct PreparedKeys {
+  torch::Tensor keys;              // [B, N, Dk] (with the position encoding, for cross-attention)
+  torch::Tensor values;            // [B, N, Dv]
+  torch::Tensor projected;         // the keys' term of the score, e.g. W_k k for additive
+  torch::Tensor projected_values;  // multi-head: W_v v
+  int64_t grid_h = 0, grid_w = 0;
+};
+
 class AttentionModule : public torch::nn::Module {
  public:
+  // forward(q, k, v, ctx) == attend(q, prepare(k, v, ctx), ctx).
+  virtual PreparedKeys prepare(const torch::Tensor& keys, const torch::Tensor& values,
+                               const AttentionContext& ctx) = 0;
+  virtual AttentionOutput attend(const torch::Tensor& query, const PreparedKeys& keys,
+                                 const AttentionContext& ctx) = 0;
   virtual AttentionOutput forward(const torch::Tensor& query, const torch::Tensor& keys,
                                   const torch::Tensor& values,
                                   const AttentionContext& ctx = {}) = 0;
