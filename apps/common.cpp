@@ -9,6 +9,27 @@
 
 namespace glimpse::app {
 
+namespace {
+std::string& command_line_storage() {
+  static std::string k;
+  return k;
+}
+}  // namespace
+
+const std::string& command_line() {
+  return command_line_storage();
+}
+
+void set_command_line(int argc, char** argv) {
+  std::string s = "glimpse";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool plain = !a.empty() && a.find_first_of(" \t\"'$\\") == std::string::npos;
+    s += " " + (plain ? a : "'" + a + "'");
+  }
+  command_line_storage() = s;
+}
+
 std::string shared_dir() {
   if (const char* env = std::getenv("GLIMPSE_SHARED_DIR"); env != nullptr && *env != '\0')
     return env;

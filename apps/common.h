@@ -22,6 +22,10 @@ using Action = std::function<int()>;
 // The shared data folder: $GLIMPSE_SHARED_DIR, else the ../shared the build was configured with.
 std::string shared_dir();
 
+// The command line as typed (recorded in the models glimpse trains).
+const std::string& command_line();
+void set_command_line(int argc, char** argv);
+
 // Adds --max-image-bytes and --max-pixels to `cmd`.
 void add_image_limit_flags(CLI::App& cmd, CommonOptions& common);
 
@@ -46,5 +50,6 @@ class QuietStderr {
 void add_classify_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_score_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_world_command(CLI::App& app, CommonOptions& common, Action& action);
+void add_train_command(CLI::App& app, CommonOptions& common, Action& action);
 
 }  // namespace glimpse::app

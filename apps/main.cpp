@@ -32,8 +32,10 @@ int main(int argc, char** argv) {
   app::add_classify_command(app, common, action);
   app::add_score_command(app, common, action);
   app::add_world_command(app, common, action);
+  app::add_train_command(app, common, action);
 
   try {
+    app::set_command_line(argc, argv);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

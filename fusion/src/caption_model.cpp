@@ -53,6 +53,16 @@ text::DecoderOutput CaptionNet::forward(const torch::Tensor& images, const torch
   return decoder->forward(g.features, grid, tokens);
 }
 
+text::DecoderOutput CaptionNet::forward(const torch::Tensor& images,
+                                        const torch::Tensor& image_index,
+                                        const torch::Tensor& tokens) {
+  auto g = encode(images);
+  text::AttentionContext grid;
+  grid.grid_h = g.grid_h;
+  grid.grid_w = g.grid_w;
+  return decoder->forward(g.features.index_select(0, image_index), grid, tokens);
+}
+
 CaptionModel::CaptionModel(ModelConfig config, text::Vocabulary vocab,
                            std::shared_ptr<CaptionNet> net)
     : config_(std::move(config)), vocab_(std::move(vocab)), net_(std::move(net)) {}
@@ -132,8 +142,23 @@ Result<std::vector<Prediction>> CaptionModel::generate(
     if (images.empty() || images.size() != prefixes.size())
       throw Error(ErrorCode::kInvalidArgument, "generate needs one prefix per image");
     torch::InferenceMode guard;
-    auto batch = vision::to_batch(images, config_.image);  // [B, 3, H, W]
+    // Entries sharing one buffer (several questions about one image) are encoded once.
+    std::vector<cv::Mat> unique;
+    std::vector<int64_t> index;
+    for (const auto& m : images) {
+      int64_t k = 0;
+      while (k < static_cast<int64_t>(unique.size()) &&
+             !(unique[static_cast<size_t>(k)].data == m.data &&
+               unique[static_cast<size_t>(k)].size == m.size))
+        ++k;
+      if (k == static_cast<int64_t>(unique.size()))
+        unique.push_back(m);
+      index.push_back(k);
+    }
+    auto batch = vision::to_batch(unique, config_.image);  // [U, 3, H, W]
     auto g = net_->encoder->encode(batch);
+    if (unique.size() != images.size())
+      g.features = g.features.index_select(0, torch::tensor(index, torch::kLong));
     text::AttentionContext grid;
     grid.grid_h = g.grid_h;
     grid.grid_w = g.grid_w;

@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 #include <opencv2/core.hpp>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,10 @@ class CaptionNet : public torch::nn::Module {
   explicit CaptionNet(const ModelConfig& config);
   vision::FeatureGrid encode(const torch::Tensor& images);  // [B, 3, H, W]
   text::DecoderOutput forward(const torch::Tensor& images, const torch::Tensor& tokens);
+  // Sequence b reads image image_index[b]: each image is encoded once however many captions
+  // and questions it has in the batch.
+  text::DecoderOutput forward(const torch::Tensor& images, const torch::Tensor& image_index,
+                              const torch::Tensor& tokens);
   std::shared_ptr<vision::Encoder> encoder;
   std::shared_ptr<text::Decoder> decoder;
 };
@@ -65,7 +70,8 @@ class CaptionModel {
   Result<Prediction> caption(const cv::Mat& rgb, const GenerateOptions& options) const;
   Result<Prediction> answer(const cv::Mat& rgb, const std::string& question,
                             const GenerateOptions& options) const;
-  // Batched: one prefix per image (captions and questions may be mixed).
+  // Batched: one prefix per image (captions and questions may be mixed). Entries that share
+  // one cv::Mat buffer are encoded once.
   Result<std::vector<Prediction>> generate(const std::vector<cv::Mat>& images,
                                            const std::vector<std::vector<int64_t>>& prefixes,
                                            const GenerateOptions& options) const;
@@ -75,6 +81,11 @@ class CaptionModel {
   Result<std::vector<int64_t>> question_prefix(const std::string& question, int max_tokens) const;
 
   const ModelConfig& config() const { return config_; }
+  // Facts saved with the model: training data, command and time, dev figures.
+  void set_training_fact(const std::string& key, const std::string& value) {
+    config_.training[key] = value;
+  }
+  void set_metrics(std::map<std::string, double> metrics) { config_.metrics = std::move(metrics); }
   const text::Vocabulary& vocabulary() const { return vocab_; }
   CaptionNet& net() { return *net_; }
   const CaptionNet& net() const { return *net_; }

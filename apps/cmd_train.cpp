@@ -1,0 +1,190 @@
+// glimpse train: train a captioning + question-answering model on a dataset folder.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "common.h"
+#include "glimpse/fusion/attention.h"
+#include "glimpse/train/trainer.h"
+
+namespace glimpse::app {
+
+namespace {
+
+struct TrainCommandOptions {
+  train::TrainOptions train;
+  fusion::ModelConfig model;
+  int image_size = 128;
+  int grid = 8;
+  std::string tasks = "caption,vqa";
+  bool quiet = false;
+};
+
+std::string clock_text(double seconds) {
+  const int s = static_cast<int>(seconds + 0.5);
+  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+                   : fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+// A one-line bar redrawn in place on a terminal; plain lines (one every ~5% of the run) otherwise.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(bool quiet) : quiet_(quiet), tty_(isatty(fileno(stderr)) != 0) {}
+  void step(const train::Progress& p) {
+    if (quiet_)
+      return;
+    const std::string figures = fmt::format(
+        "epoch {}/{} step {}/{} loss {:.3f} lr {:.2e} {:.0f} seq/s ETA {}", p.epoch, p.epochs,
+        p.step, p.steps_per_epoch, p.loss, p.lr, p.examples_per_second, clock_text(p.eta_seconds));
+    if (tty_) {
+      const int width = 24;
+      const int done =
+          static_cast<int>(width * p.global_step / std::max<int64_t>(1, p.total_steps));
+      std::cerr << "\r[" << std::string(static_cast<size_t>(done), '#')
+                << std::string(static_cast<size_t>(width - done), '.') << "] " << figures
+                << "\033[K" << std::flush;
+      dirty_ = true;
+    } else if (p.global_step == 1 ||
+               p.global_step * 20 / std::max<int64_t>(1, p.total_steps) !=
+                   (p.global_step - 1) * 20 / std::max<int64_t>(1, p.total_steps)) {
+      std::cout << figures << "\n" << std::flush;
+    }
+  }
+  void epoch(int epoch, const train::EvalReport& r, bool best) {
+    if (quiet_)
+      return;
+    if (dirty_)
+      std::cerr << "\n";
+    dirty_ = false;
+    std::cout << fmt::format(
+                     "epoch {} dev: VQA accuracy {:.2f}%  BLEU-4 {:.4f}  CIDEr-D {:.4f}  ({} "
+                     "images, {} questions){}",
+                     epoch, 100 * r.vqa_accuracy, r.bleu4, r.cider_d, r.images, r.questions,
+                     best ? "  best so far: saved" : "")
+              << "\n"
+              << std::flush;
+  }
+
+ private:
+  bool quiet_, tty_, dirty_ = false;
+};
+
+}  // namespace
+
+void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action) {
+  auto o = std::make_shared<TrainCommandOptions>();
+  auto& to = o->train;
+  auto& mo = o->model;
+  CLI::App* cmd = app.add_subcommand(
+      "train", "Train a model that captions images and answers questions about them");
+  cmd->add_option("--data", to.train_dir,
+                  "Dataset folder in the layout glimpse world writes (captions_<split>.json, "
+                  "questions_<split>.json, annotations_<split>.json, images/)")
+      ->required();
+  cmd->add_option("--train-split", to.train_split, "Split to train on");
+  cmd->add_option("--dev", to.dev_dir, "Dataset folder of the dev split (default: --data)");
+  cmd->add_option("--dev-split", to.dev_split, "Split evaluated after every epoch");
+  cmd->add_option("--out", to.out, "The best model (by dev VQA accuracy + BLEU-4) is written here");
+  cmd->add_option("--checkpoint-dir", to.checkpoint_dir, "Checkpoints (default: OUT.ckpt)");
+  cmd->add_option("--log", to.log, "JSONL log of every figure (default: OUT.log.jsonl)");
+  cmd->add_option("--encoder", mo.encoder, "Image encoder")->check(CLI::IsMember({"small_cnn"}));
+  cmd->add_option("--cnn-width", mo.small_cnn.width, "small_cnn: channels of the first stage")
+      ->check(CLI::Range(4, 512));
+  cmd->add_option("--cnn-depth", mo.small_cnn.depth, "small_cnn: stages, each halving the size")
+      ->check(CLI::Range(1, 6));
+  cmd->add_option("--grid", o->grid, "small_cnn: side of the feature grid the decoder attends to")
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--image-size", o->image_size, "Input side in pixels")
+      ->check(CLI::Range(32, 1024));
+  cmd->add_option("--decoder", mo.decoder, "lstm or transformer")
+      ->check(CLI::IsMember({"lstm", "transformer"}));
+  cmd->add_option("--attention", mo.lstm.attention,
+                  "Attention variant (see docs/attention.md), e.g. additive+gate, general, "
+                  "multihead:4, general+local:2; for the transformer, its cross attention");
+  cmd->add_option("--embed", mo.lstm.embed_dim, "lstm: word embedding size")
+      ->check(CLI::Range(8, 4096));
+  cmd->add_option("--hidden", mo.lstm.hidden_dim, "lstm: hidden size")->check(CLI::Range(8, 4096));
+  cmd->add_option("--attention-dim", mo.lstm.attention_dim, "lstm: attention size")
+      ->check(CLI::Range(8, 4096));
+  cmd->add_option("--d-model", mo.transformer.d_model, "transformer: model width")
+      ->check(CLI::Range(8, 4096));
+  cmd->add_option("--layers", mo.transformer.layers, "transformer: layers")
+      ->check(CLI::Range(1, 24));
+  cmd->add_option("--heads", mo.transformer.heads, "transformer: self-attention heads")
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--ffn", mo.transformer.ffn_dim, "transformer: feed-forward size")
+      ->check(CLI::Range(8, 16384));
+  cmd->add_option("--dropout", mo.lstm.dropout, "Dropout")->check(CLI::Range(0.0, 0.9));
+  cmd->add_option("--tasks", o->tasks, "What to train on: caption, vqa or caption,vqa")
+      ->check(CLI::IsMember({"caption", "vqa", "caption,vqa", "vqa,caption"}));
+  cmd->add_option("--epochs", to.epochs, "Passes over the training split")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--batch-size", to.batch_size,
+                  "Sequences per step (whole images: an image's captions and questions share a "
+                  "step)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--lr", to.lr, "Peak learning rate (Adam)")->check(CLI::Range(1e-7, 1.0));
+  cmd->add_option("--warmup", to.warmup_steps, "Linear warm-up steps, then cosine decay to 5%")
+      ->check(CLI::Range(0, 10'000'000));
+  cmd->add_option("--clip", to.clip, "Gradient norm clipping (0 = off)")
+      ->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--doubly-stochastic", to.doubly_stochastic,
+                  "lstm: weight of the doubly stochastic attention penalty")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--min-count", to.min_count, "Words seen fewer times become <unk>")
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--seed", to.seed, "Seed of the weights and of the data order");
+  cmd->add_option("--checkpoint-every", to.checkpoint_every, "Steps between checkpoints")
+      ->check(CLI::Range(1, 10'000'000));
+  cmd->add_option("--eval-images", to.eval_images, "Dev images evaluated per epoch (0 = all)")
+      ->check(CLI::Range(0, 10'000'000));
+  cmd->add_flag("--resume", to.resume, "Continue from the latest checkpoint, exactly");
+  cmd->add_option("--stop-after", to.stop_after_steps,
+                  "Stop after this many steps in this run, checkpointed (0 = run to the end)")
+      ->check(CLI::Range(0, 10'000'000));
+  cmd->add_flag("--quiet", o->quiet, "No progress output");
+  cmd->callback([o, &action] {
+    action = [o]() -> int {
+      auto& t = o->train;
+      auto& m = o->model;
+      t.captions = o->tasks.find("caption") != std::string::npos;
+      t.questions = o->tasks.find("vqa") != std::string::npos;
+      m.tasks.clear();
+      if (t.captions)
+        m.tasks.push_back("caption");
+      if (t.questions)
+        m.tasks.push_back("vqa");
+      m.image.width = m.image.height = o->image_size;
+      m.small_cnn.grid_h = m.small_cnn.grid_w = o->grid;
+      m.transformer.dropout = m.lstm.dropout;
+      m.transformer.cross_attention = m.lstm.attention;
+      if (m.decoder == "transformer" && m.transformer.cross_attention == "additive+gate")
+        m.transformer.cross_attention = "cross:4";
+      if (auto spec = fusion::parse_attention_spec(m.attention()); !spec)
+        return report_error(spec.error().message);
+      t.command = command_line();
+      ProgressPrinter printer(o->quiet);
+      auto r = train::train(
+          t, m, [&](const train::Progress& p) { printer.step(p); },
+          [&](int e, const train::EvalReport& ev, bool best) { printer.epoch(e, ev, best); });
+      if (!r)
+        return report_error(r.error().message);
+      const auto& rep = r.value();
+      if (rep.stopped_early) {
+        std::cout << fmt::format("stopped after step {} ({:.0f} s); continue with --resume\n",
+                                 rep.steps, rep.seconds);
+        return 0;
+      }
+      std::cout << fmt::format(
+          "trained {} steps in {}; best epoch {}: dev VQA accuracy {:.2f}%, BLEU-4 {:.4f}, "
+          "CIDEr-D {:.4f}; model written to {}\n",
+          rep.steps, clock_text(rep.seconds), rep.best_epoch, 100 * rep.best.vqa_accuracy,
+          rep.best.bleu4, rep.best.cider_d, t.out);
+      return 0;
+    };
+  });
+}
+
+}  // namespace glimpse::app

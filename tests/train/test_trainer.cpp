@@ -1,0 +1,181 @@
+#include "glimpse/train/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "glimpse/core/safetensors.h"
+#include "glimpse/data/world_export.h"
+#include "test_util.h"
+
+namespace glimpse::train {
+namespace {
+
+using glimpse::testing::read_bytes;
+using glimpse::testing::TempDir;
+
+// A world of 32x32 scenes: 10 training images, 4 dev.
+void export_tiny_world(const std::string& dir) {
+  data::WorldOptions w;
+  w.image_size = 32;
+  w.max_objects = 2;
+  w.questions_per_scene = 2;
+  w.captions_per_scene = 2;
+  const data::ShapesWorld world(w);
+  data::export_world(world, data::Split::kTrain, 0, 10, dir).take();
+  data::export_world(world, data::Split::kDev, 0, 4, dir).take();
+}
+
+fusion::ModelConfig tiny_model() {
+  fusion::ModelConfig c;
+  c.small_cnn = {4, 2, 4, 4};
+  c.lstm.embed_dim = 8;
+  c.lstm.hidden_dim = 16;
+  c.lstm.attention_dim = 8;
+  c.lstm.dropout = 0.5;  // dropout draws from the RNG the checkpoint must restore
+  c.image.width = c.image.height = 32;
+  return c;
+}
+
+TrainOptions tiny_options(const std::string& world, const std::string& out) {
+  TrainOptions o;
+  o.train_dir = world;
+  o.out = out;
+  o.epochs = 3;
+  o.batch_size = 6;  // 4 sequences an image: steps of 2 images, 5 steps an epoch
+  o.warmup_steps = 3;
+  o.checkpoint_every = 4;
+  o.eval_images = 4;
+  return o;
+}
+
+std::map<std::string, torch::Tensor> weights(const std::string& path) {
+  auto f = core::SafetensorsFile::open(path).take();
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [name, entry] : f.entries())
+    out[name] = f.tensor(name);
+  return out;
+}
+
+std::string latest_model(const std::string& out) {
+  const std::string dir = out + ".ckpt";
+  return dir + "/" + read_bytes(dir + "/LATEST") + "/model.safetensors";
+}
+
+TEST(LearningRate, WarmsUpLinearlyThenDecaysByCosineToFivePercent) {
+  TrainOptions o;
+  o.lr = 1e-3;
+  o.warmup_steps = 10;
+  EXPECT_DOUBLE_EQ(learning_rate(o, 0, 111), 1e-4);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 4, 111), 5e-4);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 10, 111), 1e-3);
+  EXPECT_NEAR(learning_rate(o, 60, 111), 1e-3 * (0.05 + 0.95 * 0.5), 1e-12);  // half way
+  EXPECT_DOUBLE_EQ(learning_rate(o, 110, 111), 5e-5);
+}
+
+TEST(Train, AResumedRunEndsWithTheSameWeightsAsAnUninterruptedOne) {
+  TempDir d;
+  export_tiny_world(d.file("world"));
+  const std::string whole = d.file("whole.safetensors"), parts = d.file("parts.safetensors");
+
+  auto a = train(tiny_options(d.file("world"), whole), tiny_model());
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a.value().steps, 15);
+  EXPECT_EQ(a.value().epochs_done, 3);
+  EXPECT_FALSE(a.value().stopped_early);
+
+  // Killed mid-epoch twice (after steps 7 and 12), resumed each time.
+  auto o = tiny_options(d.file("world"), parts);
+  o.stop_after_steps = 7;
+  auto b1 = train(o, tiny_model());
+  ASSERT_TRUE(b1) << b1.error().message;
+  EXPECT_TRUE(b1.value().stopped_early);
+  EXPECT_EQ(b1.value().steps, 7);
+  o.resume = true;
+  o.stop_after_steps = 5;
+  auto b2 = train(o, tiny_model());
+  ASSERT_TRUE(b2) << b2.error().message;
+  EXPECT_EQ(b2.value().steps, 12);
+  o.stop_after_steps = 0;
+  auto b3 = train(o, tiny_model());
+  ASSERT_TRUE(b3) << b3.error().message;
+  EXPECT_EQ(b3.value().steps, 15);
+  EXPECT_FALSE(b3.value().stopped_early);
+
+  const auto wa = weights(latest_model(whole)), wb = weights(latest_model(parts));
+  ASSERT_EQ(wa.size(), wb.size());
+  int trained = 0;
+  for (const auto& [name, t] : wa) {
+    ASSERT_TRUE(wb.count(name)) << name;
+    EXPECT_TRUE(torch::equal(t, wb.at(name))) << name;
+    trained += t.is_floating_point();
+  }
+  EXPECT_GT(trained, 10);
+  // The best model (fp16) and its dev figures agree too.
+  EXPECT_EQ(a.value().best_epoch, b3.value().best_epoch);
+  EXPECT_DOUBLE_EQ(a.value().best.bleu4, b3.value().best.bleu4);
+  EXPECT_EQ(read_bytes(whole).size(), read_bytes(parts).size());
+  // And a different seed gives different weights: the comparison can fail.
+  auto c = tiny_options(d.file("world"), d.file("other.safetensors"));
+  c.seed = 2;
+  ASSERT_TRUE(train(c, tiny_model()));
+  const auto wc = weights(latest_model(d.file("other.safetensors")));
+  EXPECT_FALSE(torch::equal(wa.at("decoder.fc.weight"), wc.at("decoder.fc.weight")));
+}
+
+TEST(Train, ResumeRefusesWhatItCannotContinue) {
+  TempDir d;
+  export_tiny_world(d.file("world"));
+  auto o = tiny_options(d.file("world"), d.file("m.safetensors"));
+  o.resume = true;
+  auto r = train(o, tiny_model());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "--resume: no checkpoint in '" + d.file("m.safetensors") +
+                                   ".ckpt' (is --out the same as before?)");
+  o.resume = false;
+  o.stop_after_steps = 2;
+  ASSERT_TRUE(train(o, tiny_model()));
+  o.resume = true;
+  o.epochs = 4;
+  r = train(o, tiny_model());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "--resume: the checkpoint in '" + d.file("m.safetensors") +
+                                   ".ckpt' was made with epochs = 3, not 4; resume with the "
+                                   "same options");
+}
+
+TEST(Train, RefusesBadOptionsAndEmptyData) {
+  TempDir d;
+  export_tiny_world(d.file("world"));
+  auto o = tiny_options(d.file("world"), d.file("m.safetensors"));
+  o.captions = o.questions = false;
+  auto r = train(o, tiny_model());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "train on captions, questions or both");
+  o = tiny_options(d.file("nowhere"), d.file("m.safetensors"));
+  r = train(o, tiny_model());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("nowhere"), std::string::npos) << r.error().message;
+}
+
+TEST(Evaluate, CountsEveryImageAndQuestionOfTheSplit) {
+  TempDir d;
+  export_tiny_world(d.file("world"));
+  auto ds = data::load_world_folder(d.file("world"), "dev").take();
+  auto c = tiny_model();
+  c.vocabulary = text::Vocabulary::build({{"a", "red", "circle"}}, 1).words();
+  auto model = fusion::CaptionModel::create(c).take();
+  EvalOptions eo;
+  eo.batch_size = 3;
+  auto r = evaluate(*model, ds, eo);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r.value().images, 4);
+  EXPECT_EQ(static_cast<size_t>(r.value().questions), ds.question_count());
+  EXPECT_GE(r.value().bleu4, 0.0);
+  EXPECT_LT(r.value().bleu4, 0.5);  // untrained
+  eo.max_images = 2;
+  EXPECT_EQ(evaluate(*model, ds, eo).take().images, 2);
+}
+
+}  // namespace
+}  // namespace glimpse::train

@@ -1,0 +1,97 @@
+// Training and evaluation of a CaptionModel on captions and questions mixed in one stream.
+//
+//   TrainOptions o;  o.train_dir = "world/";  o.out = "models/shapes.safetensors";
+//   auto report = train(o, model_config, progress).take();
+//
+// Every epoch ends with an evaluation on the dev split (BLEU, CIDEr-D, VQA accuracy); the best
+// model is kept. Checkpoints hold the model, the optimiser, the tensor library's RNG and the
+// position in the data, so a run killed at any point and resumed with `resume` ends with the
+// same weights as an uninterrupted one (same machine, same thread count).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "glimpse/core/error.h"
+#include "glimpse/data/datasets.h"
+#include "glimpse/fusion/caption_model.h"
+
+namespace glimpse::train {
+
+struct TrainOptions {
+  std::string
+      train_dir;  // a world-layout folder (captions_/questions_/annotations_<split>.json, images/)
+  std::string train_split = "train";
+  std::string dev_dir;  // default: train_dir
+  std::string dev_split = "dev";
+  std::string out = "model.safetensors";
+  std::string checkpoint_dir;  // default: out + ".ckpt"
+  std::string log;             // JSONL log; default: out + ".log.jsonl"
+  int epochs = 10;
+  int batch_size = 32;  // sequences per step (whole images: all of an image's captions
+                        // and questions go into one step)
+  double lr = 1e-3;
+  int warmup_steps = 100;          // linear warm-up, then cosine decay to 5% of lr
+  double clip = 5.0;               // gradient norm clipping (0 = off)
+  double doubly_stochastic = 1.0;  // λ of Show, Attend and Tell's regulariser (LSTM decoders),
+                                   // averaged over grid cells as in its PyTorch reimplementation
+  bool captions = true;            // train on captions
+  bool questions = true;           // train on questions
+  int min_count = 1;               // vocabulary threshold
+  uint64_t seed = 1;
+  int checkpoint_every = 200;  // steps (and at every epoch end)
+  int eval_images = 300;       // dev images used by the per-epoch evaluation
+  bool resume = false;
+  std::string command;  // recorded in the model file
+  // Stop (as if killed, after a checkpoint) after this many steps of this run; 0 = run to the end.
+  int stop_after_steps = 0;
+};
+
+// The learning rate of step `step` (0-based) of `total`: linear warm-up to options.lr over
+// options.warmup_steps, then cosine decay to 5% of it at the last step.
+double learning_rate(const TrainOptions& options, int64_t step, int64_t total);
+
+struct EvalReport {
+  int images = 0, questions = 0;
+  double bleu4 = 0, cider_d = 0, vqa_accuracy = 0;
+  double selection() const;  // what "best" means: VQA accuracy + BLEU-4 (each in [0, 1])
+};
+
+struct Progress {
+  int epoch = 0, epochs = 0;
+  int64_t step = 0, steps_per_epoch = 0, global_step = 0, total_steps = 0;
+  double loss = 0, lr = 0, examples_per_second = 0, eta_seconds = 0;
+};
+
+struct TrainReport {
+  int64_t steps = 0;
+  int epochs_done = 0;
+  double seconds = 0;
+  EvalReport best;
+  int best_epoch = 0;
+  bool stopped_early = false;  // stop_after_steps reached
+};
+
+// Builds the vocabulary from the training data, creates (or resumes) the model described by
+// `config`, trains, evaluates, writes the best model to options.out. `on_progress` is called
+// after every step, `on_epoch(epoch, dev_report, is_best)` after every evaluation.
+Result<TrainReport> train(const TrainOptions& options, fusion::ModelConfig config,
+                          const std::function<void(const Progress&)>& on_progress = {},
+                          const std::function<void(int, const EvalReport&, bool)>& on_epoch = {});
+
+struct EvalOptions {
+  int max_images = 0;   // 0 = all
+  int batch_size = 32;  // sequences per step (whole images: all of an image's captions
+                        // and questions go into one step)
+  int beam = 1;
+  int max_len = 20;
+};
+
+// Greedy (or beam) captions and answers on a dataset, scored as coco-caption and the VQA
+// evaluation do.
+Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Dataset& dataset,
+                            const EvalOptions& options);
+
+}  // namespace glimpse::train

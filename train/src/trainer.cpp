@@ -1,0 +1,465 @@
+#include "glimpse/train/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "glimpse/core/file_util.h"
+#include "glimpse/text/caption_metrics.h"
+#include "glimpse/text/decoder.h"
+#include "glimpse/text/sequence.h"
+#include "glimpse/text/tokenizer.h"
+#include "glimpse/text/vqa_accuracy.h"
+#include "glimpse/vision/image_decode.h"
+#include "glimpse/vision/preprocess.h"
+
+namespace glimpse::train {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+double EvalReport::selection() const {
+  return vqa_accuracy + bleu4;
+}
+
+double learning_rate(const TrainOptions& o, int64_t step, int64_t total) {
+  if (o.warmup_steps > 0 && step < o.warmup_steps)
+    return o.lr * double(step + 1) / o.warmup_steps;
+  const double t = total > o.warmup_steps + 1
+                       ? double(step - o.warmup_steps) / double(total - o.warmup_steps - 1)
+                       : 1.0;
+  return o.lr * (0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * std::min(1.0, t))));
+}
+
+namespace {
+
+uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// The order of an epoch depends only on (seed, epoch): resuming needs no shuffler state.
+std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch) {
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i)
+    order[i] = i;
+  std::mt19937_64 g(mix(seed, static_cast<uint64_t>(epoch)));
+  for (size_t i = n; i > 1; --i)
+    std::swap(order[i - 1], order[static_cast<size_t>(g() % i)]);  // Fisher-Yates
+  return order;
+}
+
+struct Position {
+  int epoch = 0;
+  int64_t step_in_epoch = 0, global_step = 0;
+  double best = -1;
+  int best_epoch = 0;
+  EvalReport best_report;
+  json run;            // the options that must not change on --resume
+  double seconds = 0;  // training time of the runs before this one
+};
+
+json run_options(const TrainOptions& o) {
+  return json{{"epochs", o.epochs},
+              {"batch_size", o.batch_size},
+              {"lr", o.lr},
+              {"warmup_steps", o.warmup_steps},
+              {"seed", o.seed},
+              {"captions", o.captions},
+              {"questions", o.questions},
+              {"train_dir", o.train_dir},
+              {"train_split", o.train_split}};
+}
+
+void save_checkpoint(const std::string& dir, const fusion::CaptionModel& model,
+                     torch::optim::Optimizer& opt, const Position& p, double elapsed) {
+  const std::string name = "step-" + std::to_string(p.global_step);
+  const fs::path step_dir = fs::path(dir) / name;
+  fs::create_directories(step_dir);
+  model.save((step_dir / "model.safetensors").string()).throw_if_error();
+  torch::serialize::OutputArchive archive;
+  opt.save(archive);
+  archive.save_to((step_dir / "optimizer.pt").string());
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    torch::save(gen.get_state(), (step_dir / "rng.pt").string());
+  }
+  core::write_file_atomic((step_dir / "state.json").string(),
+                          json{{"epoch", p.epoch},
+                               {"step_in_epoch", p.step_in_epoch},
+                               {"global_step", p.global_step},
+                               {"best", p.best},
+                               {"best_epoch", p.best_epoch},
+                               {"best_report",
+                                {{"images", p.best_report.images},
+                                 {"questions", p.best_report.questions},
+                                 {"bleu4", p.best_report.bleu4},
+                                 {"cider_d", p.best_report.cider_d},
+                                 {"vqa_accuracy", p.best_report.vqa_accuracy}}},
+                               {"run", p.run},
+                               {"seconds", p.seconds + elapsed}}
+                              .dump(1));
+  const std::string latest = (fs::path(dir) / "LATEST").string();
+  std::string previous;
+  if (fs::exists(latest))
+    previous = core::read_file(latest);
+  core::write_file_atomic(latest, name);  // the checkpoint becomes current only now
+  if (!previous.empty() && previous != name) {
+    std::error_code ec;
+    fs::remove_all(fs::path(dir) / previous, ec);
+  }
+}
+
+std::string latest_checkpoint(const std::string& dir) {
+  const fs::path latest = fs::path(dir) / "LATEST";
+  if (!fs::exists(latest))
+    return "";
+  return (fs::path(dir) / core::read_file(latest)).string();
+}
+
+std::vector<std::string> words_of(const std::string& s) {
+  return text::tokenize(s);
+}
+
+}  // namespace
+
+Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Dataset& ds,
+                            const EvalOptions& o) {
+  return catch_as_result([&] {
+    EvalReport r;
+    fusion::GenerateOptions g;
+    g.beam = o.beam;
+    g.max_len = o.max_len;
+    const size_t n = o.max_images > 0
+                         ? std::min(ds.images.size(), static_cast<size_t>(o.max_images))
+                         : ds.images.size();
+    std::vector<std::string> cands;
+    std::vector<std::vector<std::string>> refs;
+    double vqa = 0;
+    std::vector<cv::Mat> imgs;
+    std::vector<std::vector<int64_t>> prefixes;
+    struct Pending {
+      bool caption;
+      size_t image, question;
+    };
+    std::vector<Pending> pending;
+    auto flush = [&] {
+      if (imgs.empty())
+        return;
+      auto preds = model.generate(imgs, prefixes, g).take();
+      for (size_t k = 0; k < preds.size(); ++k) {
+        const auto& p = pending[k];
+        if (p.caption) {
+          cands.push_back(text::normalize_caption(preds[k].text));
+          std::vector<std::string> rs;
+          for (const auto& c : ds.images[p.image].captions)
+            rs.push_back(text::normalize_caption(c.text));
+          refs.push_back(rs);
+        } else {
+          vqa +=
+              text::vqa_accuracy(preds[k].text, ds.images[p.image].questions[p.question].answers);
+          ++r.questions;
+        }
+      }
+      imgs.clear();
+      prefixes.clear();
+      pending.clear();
+    };
+    for (size_t i = 0; i < n; ++i) {
+      const auto& img = ds.images[i];
+      cv::Mat rgb =
+          vision::resize_for_model(vision::load_image(img.path).take(), model.config().image);
+      if (!img.captions.empty()) {
+        imgs.push_back(rgb);
+        prefixes.push_back(model.caption_prefix());
+        pending.push_back({true, i, 0});
+      }
+      for (size_t q = 0; q < img.questions.size(); ++q) {
+        auto prefix = model.question_prefix(img.questions[q].question, 64);
+        if (!prefix)
+          continue;
+        imgs.push_back(rgb);
+        prefixes.push_back(prefix.value());
+        pending.push_back({false, i, q});
+      }
+      if (static_cast<int>(imgs.size()) >= o.batch_size)
+        flush();
+      ++r.images;
+    }
+    flush();
+    if (!cands.empty()) {
+      const auto s = text::score_captions(cands, refs);
+      r.bleu4 = s.bleu[3];
+      r.cider_d = s.cider_d;
+    }
+    r.vqa_accuracy = r.questions > 0 ? vqa / r.questions : 0.0;
+    return r;
+  });
+}
+
+Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
+                          const std::function<void(const Progress&)>& on_progress,
+                          const std::function<void(int, const EvalReport&, bool)>& on_epoch) {
+  return catch_as_result([&] {
+    if (o.epochs < 1 || o.batch_size < 1 || !(o.lr > 0))
+      throw Error(ErrorCode::kInvalidArgument, "--epochs, --batch-size and --lr must be positive");
+    if (!o.captions && !o.questions)
+      throw Error(ErrorCode::kInvalidArgument, "train on captions, questions or both");
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string ckpt_dir = o.checkpoint_dir.empty() ? o.out + ".ckpt" : o.checkpoint_dir;
+    const std::string log_path = o.log.empty() ? o.out + ".log.jsonl" : o.log;
+    const data::Dataset train_set = data::load_world_folder(o.train_dir, o.train_split).take();
+    const data::Dataset dev_set =
+        data::load_world_folder(o.dev_dir.empty() ? o.train_dir : o.dev_dir, o.dev_split).take();
+
+    // The model: from the latest checkpoint, or new with a vocabulary from the training data.
+    std::shared_ptr<fusion::CaptionModel> model;
+    Position pos;
+    pos.run = run_options(o);
+    const std::string resume_from = o.resume ? latest_checkpoint(ckpt_dir) : "";
+    if (o.resume && resume_from.empty())
+      throw Error(ErrorCode::kNotFound,
+                  "--resume: no checkpoint in '" + ckpt_dir + "' (is --out the same as before?)");
+    if (!resume_from.empty()) {
+      model = fusion::CaptionModel::load(resume_from + "/model.safetensors").take();
+      const json st = json::parse(core::read_file(resume_from + "/state.json"));
+      pos.epoch = st["epoch"];
+      pos.step_in_epoch = st["step_in_epoch"];
+      pos.global_step = st["global_step"];
+      pos.best = st["best"];
+      pos.best_epoch = st["best_epoch"];
+      pos.seconds = st.value("seconds", 0.0);
+      const json& b = st["best_report"];
+      pos.best_report.images = b["images"];
+      pos.best_report.questions = b["questions"];
+      pos.best_report.bleu4 = b["bleu4"];
+      pos.best_report.cider_d = b["cider_d"];
+      pos.best_report.vqa_accuracy = b["vqa_accuracy"];
+      const json& was = st["run"];
+      for (auto it = pos.run.begin(); it != pos.run.end(); ++it) {
+        const json before = was.contains(it.key()) ? was[it.key()] : json();
+        if (before != it.value())
+          throw Error(ErrorCode::kInvalidArgument,
+                      "--resume: the checkpoint in '" + ckpt_dir + "' was made with " + it.key() +
+                          " = " + before.dump() + ", not " + it.value().dump() +
+                          "; resume with the same options");
+      }
+    } else {
+      std::vector<std::vector<std::string>> sentences;
+      for (const auto& img : train_set.images) {
+        if (o.captions)
+          for (const auto& c : img.captions)
+            sentences.push_back(words_of(c.text));
+        if (o.questions)
+          for (const auto& q : img.questions) {
+            sentences.push_back(words_of(q.question));
+            sentences.push_back(words_of(q.answer));
+          }
+      }
+      config.vocabulary = text::Vocabulary::build(sentences, o.min_count).words();
+      config.training["data"] = o.train_dir + " (" + o.train_split + ")";
+      torch::manual_seed(o.seed);
+      model = fusion::CaptionModel::create(config).take();
+    }
+    auto& net = model->net();
+    const auto& vocab = model->vocabulary();
+
+    // Images at the model's input size, decoded once.
+    std::vector<cv::Mat> images;
+    images.reserve(train_set.images.size());
+    for (const auto& img : train_set.images)
+      images.push_back(
+          vision::resize_for_model(vision::load_image(img.path).take(), model->config().image));
+    // Every caption and question of an image goes into the same step, so the step encodes each
+    // image once. An epoch shuffles the images (the order depends only on seed and epoch) and
+    // cuts them into steps of at least batch_size sequences.
+    std::vector<std::vector<text::Sequence>> per_image(train_set.images.size());
+    size_t sequences = 0;
+    for (size_t i = 0; i < train_set.images.size(); ++i) {
+      const auto& img = train_set.images[i];
+      if (o.captions)
+        for (const auto& c : img.captions)
+          per_image[i].push_back(text::caption_sequence(vocab, words_of(c.text)));
+      if (o.questions)
+        for (const auto& q : img.questions)
+          per_image[i].push_back(
+              text::qa_sequence(vocab, words_of(q.question), words_of(q.answer)));
+      sequences += per_image[i].size();
+    }
+    if (sequences == 0)
+      throw Error(ErrorCode::kInvalidArgument, "'" + o.train_dir + "' has nothing to train on");
+    auto epoch_steps = [&](int epoch) {
+      std::vector<std::vector<size_t>> steps(1);
+      size_t in_step = 0;
+      for (size_t i : epoch_order(per_image.size(), o.seed, epoch)) {
+        if (per_image[i].empty())
+          continue;
+        if (in_step >= static_cast<size_t>(o.batch_size)) {
+          steps.emplace_back();
+          in_step = 0;
+        }
+        steps.back().push_back(i);
+        in_step += per_image[i].size();
+      }
+      return steps;
+    };
+    int64_t total_steps = 0;
+    for (int e = 0; e < o.epochs; ++e)
+      total_steps += static_cast<int64_t>(epoch_steps(e).size());
+
+    std::vector<torch::Tensor> params;
+    for (auto& p : net.parameters())
+      if (p.requires_grad())
+        params.push_back(p);
+    torch::optim::Adam opt(params, torch::optim::AdamOptions(o.lr));
+    if (!resume_from.empty()) {
+      torch::serialize::InputArchive archive;
+      archive.load_from(resume_from + "/optimizer.pt");
+      opt.load(archive);
+      torch::Tensor state;
+      torch::load(state, resume_from + "/rng.pt");
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(state);
+    }
+
+    std::ofstream log(log_path, std::ios::app);
+    TrainReport report;
+    report.best_epoch = pos.best_epoch;
+    int64_t run_steps = 0;
+    const bool lstm = model->config().decoder == "lstm";
+    auto last = std::chrono::steady_clock::now();
+    double step_seconds = 0;
+    for (int epoch = pos.epoch; epoch < o.epochs; ++epoch) {
+      const auto steps = epoch_steps(epoch);
+      const auto steps_per_epoch = static_cast<int64_t>(steps.size());
+      for (int64_t step = (epoch == pos.epoch ? pos.step_in_epoch : 0); step < steps_per_epoch;
+           ++step) {
+        std::vector<cv::Mat> batch_images;
+        std::vector<int64_t> image_index;
+        std::vector<text::Sequence> seqs;
+        for (size_t i : steps[static_cast<size_t>(step)]) {
+          for (const auto& seq : per_image[i]) {
+            seqs.push_back(seq);
+            image_index.push_back(static_cast<int64_t>(batch_images.size()));
+          }
+          batch_images.push_back(images[i]);
+        }
+        net.train();
+        const auto batch = text::collate(seqs);
+        auto out = net.forward(vision::to_batch(batch_images, model->config().image),
+                               torch::tensor(image_index, torch::kLong), batch.input);
+        auto loss = text::masked_cross_entropy(out.logits, batch.target, batch.loss_mask);
+        if (lstm && o.doubly_stochastic > 0)
+          loss = loss + o.doubly_stochastic *
+                            text::doubly_stochastic_penalty(out.attention[0], batch.loss_mask) /
+                            static_cast<double>(out.attention[0].size(-1));
+        opt.zero_grad();
+        loss.backward();
+        if (o.clip > 0)
+          torch::nn::utils::clip_grad_norm_(params, o.clip);
+        const double lr = learning_rate(o, pos.global_step, total_steps);
+        for (auto& group : opt.param_groups())
+          static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+        opt.step();
+
+        ++pos.global_step;
+        ++run_steps;
+        pos.epoch = epoch;
+        pos.step_in_epoch = step + 1;
+        const auto now = std::chrono::steady_clock::now();
+        const double dt = std::chrono::duration<double>(now - last).count();
+        last = now;
+        step_seconds = run_steps == 1 ? dt : 0.9 * step_seconds + 0.1 * dt;  // smoothed for the ETA
+        Progress p;
+        p.epoch = epoch + 1;
+        p.epochs = o.epochs;
+        p.step = step + 1;
+        p.steps_per_epoch = steps_per_epoch;
+        p.global_step = pos.global_step;
+        p.total_steps = total_steps;
+        p.loss = loss.item<double>();
+        p.lr = lr;
+        p.examples_per_second = dt > 0 ? seqs.size() / dt : 0;
+        p.eta_seconds = step_seconds * double(total_steps - pos.global_step);
+        log << json{{"step", p.global_step},
+                    {"epoch", p.epoch},
+                    {"loss", p.loss},
+                    {"lr", lr},
+                    {"examples_per_second", p.examples_per_second}}
+                   .dump()
+            << std::endl;  // flushed: the log is read while training runs
+        if (on_progress)
+          on_progress(p);
+        const bool stop = o.stop_after_steps > 0 && run_steps >= o.stop_after_steps;
+        if (stop || (o.checkpoint_every > 0 && pos.global_step % o.checkpoint_every == 0))
+          save_checkpoint(
+              ckpt_dir, *model, opt, pos,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        if (stop) {
+          report.steps = pos.global_step;
+          report.epochs_done = epoch;
+          report.stopped_early = true;
+          report.seconds =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          return report;
+        }
+      }
+      // End of epoch: evaluate on dev, keep the best.
+      net.eval();
+      EvalOptions eo;
+      eo.max_images = o.eval_images;
+      const EvalReport ev = evaluate(*model, dev_set, eo).take();
+      log << json{{"epoch", epoch + 1},
+                  {"dev_bleu4", ev.bleu4},
+                  {"dev_cider_d", ev.cider_d},
+                  {"dev_vqa_accuracy", ev.vqa_accuracy},
+                  {"dev_images", ev.images}}
+                 .dump()
+          << "\n";
+      log.flush();
+      const bool better = ev.selection() > pos.best;
+      if (better) {
+        pos.best = ev.selection();
+        pos.best_epoch = epoch + 1;
+        report.best = ev;
+        pos.best_report = ev;
+        model->set_metrics({{"dev_bleu4", ev.bleu4},
+                            {"dev_cider_d", ev.cider_d},
+                            {"dev_vqa_accuracy", ev.vqa_accuracy}});
+        model->set_training_fact("command", o.command);
+        model->set_training_fact("epoch",
+                                 std::to_string(epoch + 1) + " of " + std::to_string(o.epochs));
+        model->set_training_fact(
+            "seconds",
+            std::to_string(static_cast<int64_t>(
+                pos.seconds +
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())));
+        model->save(o.out, /*fp16=*/true).throw_if_error();
+      }
+      if (on_epoch)
+        on_epoch(epoch + 1, ev, better);
+      pos.epoch = epoch + 1;
+      pos.step_in_epoch = 0;
+      save_checkpoint(ckpt_dir, *model, opt, pos,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      report.epochs_done = epoch + 1;
+    }
+    report.steps = pos.global_step;
+    report.best_epoch = pos.best_epoch;
+    report.best = pos.best_report;
+    report.seconds =
+        pos.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return report;
+  });
+}
+
+}  // namespace glimpse::train
