@@ -1,5 +1,8 @@
 #include "common.h"
 
+#include <algorithm>
+#include <filesystem>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -34,6 +37,41 @@ std::string shared_dir() {
   if (const char* env = std::getenv("GLIMPSE_SHARED_DIR"); env != nullptr && *env != '\0')
     return env;
   return GLIMPSE_SHARED_DIR;
+}
+
+std::string models_dir() {
+  if (const char* env = std::getenv("GLIMPSE_MODELS_DIR"); env != nullptr && *env != '\0')
+    return env;
+  return GLIMPSE_MODELS_DIR;
+}
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(models_dir(), ec))
+    if (e.path().extension() == ".safetensors")
+      names.push_back(e.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result<std::string> resolve_model(const std::string& name_or_path) {
+  if (name_or_path.empty())
+    return ErrorInfo{ErrorCode::kInvalidArgument, "--model is empty: give a model name or a file"};
+  const bool is_path =
+      name_or_path.find('/') != std::string::npos || name_or_path.find('.') != std::string::npos;
+  if (is_path)
+    return name_or_path;  // CaptionModel::load says what is wrong with the file, if anything
+  const std::string path = models_dir() + "/" + name_or_path + ".safetensors";
+  if (std::filesystem::exists(path))
+    return path;
+  std::string known;
+  for (const auto& n : model_names())
+    known += (known.empty() ? "" : ", ") + n;
+  return ErrorInfo{ErrorCode::kNotFound,
+                   "no model named '" + name_or_path + "' in " + models_dir() +
+                       (known.empty() ? " (it holds none)" : " (it holds: " + known + ")") +
+                       "; give a name from there or the path of a .safetensors file"};
 }
 
 void add_image_limit_flags(CLI::App& cmd, CommonOptions& common) {

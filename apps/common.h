@@ -6,6 +6,9 @@
 
 #include <functional>
 #include <string>
+#include <vector>
+
+#include "glimpse/core/error.h"
 
 #include "glimpse/vision/image_decode.h"
 
@@ -21,6 +24,15 @@ using Action = std::function<int()>;
 
 // The shared data folder: $GLIMPSE_SHARED_DIR, else the ../shared the build was configured with.
 std::string shared_dir();
+
+// The models folder: $GLIMPSE_MODELS_DIR, else the source tree's models/.
+std::string models_dir();
+// The names (file stems) of the models there.
+std::vector<std::string> model_names();
+// A model name (a file in models_dir()) or a path, as the path of its file.
+Result<std::string> resolve_model(const std::string& name_or_path);
+// The model commands use when --model is not given.
+inline constexpr const char* kDefaultModel = "shapes";
 
 // The command line as typed (recorded in the models glimpse trains).
 const std::string& command_line();
@@ -51,5 +63,8 @@ void add_classify_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_score_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_world_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_train_command(CLI::App& app, CommonOptions& common, Action& action);
+void add_eval_command(CLI::App& app, CommonOptions& common, Action& action);
+void add_caption_command(CLI::App& app, CommonOptions& common, Action& action);
+void add_ask_command(CLI::App& app, CommonOptions& common, Action& action);
 
 }  // namespace glimpse::app

@@ -179,3 +179,32 @@ TEST(Evaluate, CountsEveryImageAndQuestionOfTheSplit) {
 
 }  // namespace
 }  // namespace glimpse::train
+
+namespace glimpse::train {
+namespace {
+
+data::CaptionEntry ref(const std::string& text, std::vector<std::optional<cv::Rect>> boxes) {
+  return {text, std::move(boxes)};
+}
+
+TEST(Referent, ReadsTheObjectOffTheReferencesWithTheLeastContextThatIsUnique) {
+  const cv::Rect red(0, 0, 10, 10), blue(20, 0, 10, 10), blue2(40, 0, 10, 10);
+  const std::vector<data::CaptionEntry> refs = {
+      ref("a red circle left of a blue square",
+          {std::nullopt, red, red, std::nullopt, std::nullopt, std::nullopt, blue, blue}),
+      ref("there is a blue star", {std::nullopt, std::nullopt, std::nullopt, blue2, blue2})};
+  const std::vector<std::string> words = {"a", "red", "circle", "left", "of", "a", "blue", "star"};
+  EXPECT_EQ(referent(words, 0, refs), std::nullopt);  // "a" never names an object
+  EXPECT_EQ(referent(words, 1, refs), red);
+  EXPECT_EQ(referent(words, 2, refs), red);
+  EXPECT_EQ(referent(words, 3, refs), std::nullopt);
+  EXPECT_EQ(referent(words, 6, refs), blue2);  // "blue" is both; "blue star" is one
+  EXPECT_EQ(referent(words, 7, refs), blue2);  // "star": one object
+  EXPECT_EQ(referent({"a", "blue", "cat"}, 1, refs), std::nullopt);      // both, in any context
+  EXPECT_EQ(referent({"a", "green", "circle"}, 1, refs), std::nullopt);  // not in the scene
+  // References without boxes give nothing.
+  EXPECT_EQ(referent(words, 1, {data::CaptionEntry{"a red circle", {}}}), std::nullopt);
+}
+
+}  // namespace
+}  // namespace glimpse::train

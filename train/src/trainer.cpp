@@ -10,6 +10,7 @@
 #include <random>
 
 #include "glimpse/core/file_util.h"
+#include "glimpse/fusion/overlay.h"
 #include "glimpse/text/caption_metrics.h"
 #include "glimpse/text/decoder.h"
 #include "glimpse/text/sequence.h"
@@ -131,6 +132,59 @@ std::vector<std::string> words_of(const std::string& s) {
 
 }  // namespace
 
+std::optional<cv::Rect> referent(const std::vector<std::string>& words, size_t t,
+                                 const std::vector<data::CaptionEntry>& references) {
+  std::vector<std::vector<std::string>> ref_words;
+  for (const auto& r : references) {
+    std::vector<std::string> w;
+    for (size_t s = 0, e; s <= r.text.size(); s = e + 1) {
+      e = r.text.find(' ', s);
+      if (e == std::string::npos)
+        e = r.text.size();
+      if (e > s)
+        w.push_back(r.text.substr(s, e - s));
+    }
+    ref_words.push_back(std::move(w));
+  }
+  // Windows around t by growing size, the words after t first (adjectives come before nouns).
+  for (size_t size = 0; size <= 3; ++size)
+    for (size_t left = 0; left <= size; ++left) {
+      const size_t right = size - left;
+      if (left > t || t + right >= words.size())
+        continue;
+      bool none = false, found = false, ambiguous = false;
+      cv::Rect box;
+      for (size_t r = 0; r < references.size(); ++r) {
+        const auto& rw = ref_words[r];
+        const auto& boxes = references[r].word_boxes;
+        if (boxes.size() != rw.size())
+          continue;  // no boxes in this reference
+        for (size_t u = left; u + right < rw.size(); ++u) {
+          bool same = true;
+          for (size_t j = u - left; j <= u + right && same; ++j)
+            same = rw[j] == words[t - u + j];
+          if (!same)
+            continue;
+          if (!boxes[u]) {
+            none = true;
+          } else if (!found) {
+            found = true;
+            box = *boxes[u];
+          } else if (*boxes[u] != box) {
+            ambiguous = true;
+          }
+        }
+      }
+      if (!found && !none && size == 0)
+        return std::nullopt;  // the word never occurs in the references
+      if (!found && none && size == 0)
+        return std::nullopt;  // it occurs, never naming an object
+      if (found && !ambiguous && !none)
+        return box;
+    }
+  return std::nullopt;
+}
+
 Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Dataset& ds,
                             const EvalOptions& o) {
   return catch_as_result([&] {
@@ -145,6 +199,8 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
     std::vector<std::vector<std::string>> refs;
     double vqa = 0;
     std::vector<cv::Mat> imgs;
+    std::vector<cv::Size> sizes(n);
+    const auto& pre = model.config().image;
     std::vector<std::vector<int64_t>> prefixes;
     struct Pending {
       bool caption;
@@ -157,6 +213,34 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
       auto preds = model.generate(imgs, prefixes, g).take();
       for (size_t k = 0; k < preds.size(); ++k) {
         const auto& p = pending[k];
+        if (o.attention) {
+          const auto& entry = ds.images[p.image];
+          const cv::Size size = sizes[p.image];
+          const cv::Size grid(static_cast<int>(preds[k].grid_w), static_cast<int>(preds[k].grid_h));
+          for (size_t t = 0; t < preds[k].words.size(); ++t) {
+            std::vector<cv::Rect> boxes;
+            if (p.caption) {
+              if (auto box = referent(preds[k].words, t, entry.captions))
+                boxes.push_back(*box);
+            } else {
+              boxes = entry.questions[p.question].boxes;
+            }
+            if (boxes.empty())
+              continue;
+            const double in =
+                fusion::mass_inside(fusion::word_attention(preds[k], t), size, pre, boxes);
+            const double uniform = fusion::uniform_mass_inside(grid, size, pre, boxes);
+            if (p.caption) {
+              r.caption_attention += in;
+              r.caption_uniform += uniform;
+              ++r.caption_words;
+            } else {
+              r.answer_attention += in;
+              r.answer_uniform += uniform;
+              ++r.answer_words;
+            }
+          }
+        }
         if (p.caption) {
           cands.push_back(text::normalize_caption(preds[k].text));
           std::vector<std::string> rs;
@@ -175,8 +259,9 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
     };
     for (size_t i = 0; i < n; ++i) {
       const auto& img = ds.images[i];
-      cv::Mat rgb =
-          vision::resize_for_model(vision::load_image(img.path).take(), model.config().image);
+      const cv::Mat full = vision::load_image(img.path).take();
+      sizes[i] = full.size();
+      const cv::Mat rgb = vision::resize_for_model(full, pre);
       if (!img.captions.empty()) {
         imgs.push_back(rgb);
         prefixes.push_back(model.caption_prefix());
@@ -198,9 +283,20 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
     if (!cands.empty()) {
       const auto s = text::score_captions(cands, refs);
       r.bleu4 = s.bleu[3];
+      for (size_t b = 0; b < 4; ++b)
+        r.bleu[b] = s.bleu[b];
+      r.rouge_l = s.rouge_l;
       r.cider_d = s.cider_d;
     }
     r.vqa_accuracy = r.questions > 0 ? vqa / r.questions : 0.0;
+    if (r.caption_words > 0) {
+      r.caption_attention /= r.caption_words;
+      r.caption_uniform /= r.caption_words;
+    }
+    if (r.answer_words > 0) {
+      r.answer_attention /= r.answer_words;
+      r.answer_uniform /= r.answer_words;
+    }
     return r;
   });
 }

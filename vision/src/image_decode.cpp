@@ -763,4 +763,19 @@ Result<cv::Mat> load_image(const std::string& path, const ImageLimits& limits) {
   }
 }
 
+Result<std::string> encode_png(const cv::Mat& rgb) {
+  if (rgb.empty() || rgb.type() != CV_8UC3)
+    return ErrorInfo{ErrorCode::kInvalidArgument, "encode_png expects a non-empty 8-bit RGB image"};
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  std::vector<uchar> png;
+  if (!cv::imencode(".png", bgr, png))
+    return ErrorInfo{ErrorCode::kInternal, "PNG encoding failed"};
+  return std::string(png.begin(), png.end());
+}
+
+Status save_png(const std::string& path, const cv::Mat& rgb) {
+  return catch_as_status([&] { core::write_file_atomic(path, encode_png(rgb).take()); });
+}
+
 }  // namespace glimpse::vision

@@ -70,6 +70,29 @@ cv::Mat resize_for_model(const cv::Mat& rgb, const PreprocessOptions& o) {
   return rgb;
 }
 
+cv::Rect2d model_view(cv::Size image, const PreprocessOptions& o) {
+  const double W = image.width, H = image.height;
+  switch (o.resize) {
+    case ResizePolicy::kStretch:
+      break;
+    case ResizePolicy::kCenterCrop: {
+      const double s = std::max(double(o.width) / W, double(o.height) / H);
+      const int w = std::max(o.width, int(std::lround(W * s)));
+      const int h = std::max(o.height, int(std::lround(H * s)));
+      const double sx = w / W, sy = h / H;
+      return {((w - o.width) / 2) / sx, ((h - o.height) / 2) / sy, o.width / sx, o.height / sy};
+    }
+    case ResizePolicy::kLetterbox: {
+      const double s = std::min(double(o.width) / W, double(o.height) / H);
+      const int w = std::clamp(int(std::lround(W * s)), 1, o.width);
+      const int h = std::clamp(int(std::lround(H * s)), 1, o.height);
+      const double sx = w / W, sy = h / H;
+      return {-((o.width - w) / 2) / sx, -((o.height - h) / 2) / sy, o.width / sx, o.height / sy};
+    }
+  }
+  return {0, 0, W, H};
+}
+
 torch::Tensor to_tensor(const cv::Mat& rgb, const PreprocessOptions& o) {
   cv::Mat img = resize_for_model(rgb, o);
   if (!img.isContinuous())

@@ -9,8 +9,10 @@
 // same weights as an uninterrupted one (same machine, same thread count).
 #pragma once
 
+#include <array>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,15 @@ double learning_rate(const TrainOptions& options, int64_t step, int64_t total);
 struct EvalReport {
   int images = 0, questions = 0;
   double bleu4 = 0, cider_d = 0, vqa_accuracy = 0;
+  std::array<double, 4> bleu{};  // BLEU-1..4
+  double rouge_l = 0;
+  // Attention correctness: the share of a step's attention inside the box of the object the
+  // emitted word refers to, averaged over such words; beside it the same share for uniform
+  // attention. Captions: words whose referent the references' word boxes give (see referent()).
+  // Answers: every answer word of a question that names its objects' boxes.
+  int caption_words = 0, answer_words = 0;
+  double caption_attention = 0, caption_uniform = 0;
+  double answer_attention = 0, answer_uniform = 0;
   double selection() const;  // what "best" means: VQA accuracy + BLEU-4 (each in [0, 1])
 };
 
@@ -82,12 +93,20 @@ Result<TrainReport> train(const TrainOptions& options, fusion::ModelConfig confi
                           const std::function<void(int, const EvalReport&, bool)>& on_epoch = {});
 
 struct EvalOptions {
-  int max_images = 0;   // 0 = all
-  int batch_size = 32;  // sequences per step (whole images: all of an image's captions
-                        // and questions go into one step)
+  int max_images = 0;      // 0 = all
+  bool attention = false;  // also measure attention correctness
+  int batch_size = 32;     // sequences generated together
   int beam = 1;
   int max_len = 20;
 };
+
+// The object word t of a caption refers to, read off the reference captions' word boxes: the
+// box every reference gives the same word in the same context, where the context is the
+// smallest window of neighbouring words (up to 3, following words first) that makes the
+// answer unique. None when the word never has a box in the references (articles, relations),
+// or stays ambiguous.
+std::optional<cv::Rect> referent(const std::vector<std::string>& words, size_t t,
+                                 const std::vector<data::CaptionEntry>& references);
 
 // Greedy (or beam) captions and answers on a dataset, scored as coco-caption and the VQA
 // evaluation do.

@@ -46,4 +46,9 @@ Result<cv::Mat> decode_image(std::string_view bytes, const ImageLimits& limits =
 // Messages name the path.
 Result<cv::Mat> load_image(const std::string& path, const ImageLimits& limits = {});
 
+// PNG bytes of an 8-bit RGB image, and the same written to a file (atomically). Errors name
+// the path and say why.
+Result<std::string> encode_png(const cv::Mat& rgb);
+Status save_png(const std::string& path, const cv::Mat& rgb);
+
 }  // namespace glimpse::vision

@@ -34,6 +34,10 @@ struct PreprocessOptions {
 // The resized CV_8UC3 image (before normalisation); what the model sees, for overlays.
 cv::Mat resize_for_model(const cv::Mat& rgb, const PreprocessOptions& options);
 
+// The rectangle of the original image (in its pixels) that the model's input covers: the whole
+// image for stretch, the central part for center-crop, more than the image for letterbox.
+cv::Rect2d model_view(cv::Size image, const PreprocessOptions& options);
+
 // One RGB image (CV_8UC3) -> [1, 3, H, W] float tensor.
 torch::Tensor to_tensor(const cv::Mat& rgb, const PreprocessOptions& options);
 

@@ -1,0 +1,217 @@
+// glimpse train, eval, caption and ask, end to end on a tiny world and a tiny model.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <random>
+
+#include "glimpse/vision/image_decode.h"
+#include "test_util.h"
+
+namespace {
+
+using glimpse::testing::lines;
+using glimpse::testing::read_bytes;
+using glimpse::testing::run_glimpse;
+using glimpse::testing::TempDir;
+using glimpse::testing::test_data;
+using glimpse::testing::write_bytes;
+using nlohmann::json;
+
+// One tiny world and one tiny model trained on it by glimpse train, shared by the tests here.
+class CliModel : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
+    for (const auto& [split, count] : {std::pair{"train", "12"}, {"dev", "4"}}) {
+      auto r = run_glimpse({"world", "--out", world(), "--count", count, "--split", split,
+                            "--image-size", "48", "--seed", "3"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    train_ = new glimpse::testing::CommandResult(run_glimpse({"--threads", "1",
+                                                              "train",     "--data",
+                                                              world(),     "--out",
+                                                              model(),     "--epochs",
+                                                              "2",         "--batch-size",
+                                                              "22",        "--image-size",
+                                                              "48",        "--cnn-width",
+                                                              "4",         "--cnn-depth",
+                                                              "2",         "--grid",
+                                                              "6",         "--embed",
+                                                              "8",         "--hidden",
+                                                              "16",        "--attention-dim",
+                                                              "8",         "--eval-images",
+                                                              "4"}));
+  }
+  static void TearDownTestSuite() {
+    delete train_;
+    delete dir_;
+  }
+  static std::string world() { return dir_->file("world"); }
+  static std::string model() { return dir_->file("m.safetensors"); }
+  static std::string image(int i) { return world() + "/images/dev_" + std::to_string(i) + ".png"; }
+  static TempDir* dir_;
+  static glimpse::testing::CommandResult* train_;
+};
+TempDir* CliModel::dir_ = nullptr;
+glimpse::testing::CommandResult* CliModel::train_ = nullptr;
+
+TEST_F(CliModel, TrainPrintsProgressEvaluatesEachEpochAndWritesTheModelAndLog) {
+  ASSERT_EQ(train_->exit_code, 0) << train_->err;
+  const auto out = lines(train_->out);
+  int epochs = 0;
+  for (const auto& l : out)
+    epochs += l.rfind("epoch ", 0) == 0 && l.find(" dev: VQA accuracy ") != std::string::npos;
+  EXPECT_EQ(epochs, 2) << train_->out;
+  EXPECT_EQ(out.back().rfind("trained 12 steps in ", 0), 0u) << out.back();
+  EXPECT_TRUE(std::filesystem::exists(model()));
+  // The log: one line a step, one an epoch, each valid JSON.
+  int steps = 0, evals = 0;
+  for (const auto& l : lines(read_bytes(model() + ".log.jsonl"))) {
+    const json j = json::parse(l);
+    steps += j.contains("loss");
+    evals += j.contains("dev_bleu4");
+  }
+  EXPECT_EQ(steps, 12);
+  EXPECT_EQ(evals, 2);
+}
+
+TEST_F(CliModel, CaptionPrintsOneLineAndWritesTheOverlaySheetAndOneImageAWord) {
+  auto r =
+      run_glimpse({"caption", "--model", model(), image(0), "--json", "--overlay",
+                   dir_->file("sheet.png"), "--overlay-dir", dir_->file("words"), "--tile", "64"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_EQ(j.size(), 1u);
+  const auto words = j[0]["words"].size();
+  ASSERT_GE(words, 1u);
+  EXPECT_EQ(j[0]["image"], image(0));
+  auto sheet = glimpse::vision::load_image(dir_->file("sheet.png"));
+  ASSERT_TRUE(sheet) << sheet.error().message;
+  const int tiles = static_cast<int>(words) + 1, cols = std::min(5, tiles),
+            rows = (tiles + cols - 1) / cols;
+  EXPECT_EQ(sheet.value().cols, cols * (64 + 4) + 4);
+  EXPECT_EQ(sheet.value().rows, rows * (64 + 18 + 4) + 4);  // tile + label strip + gap
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_->file("words"))) {
+    ++files;
+    auto w = glimpse::vision::load_image(e.path().string());
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w.value().cols, 48);
+  }
+  EXPECT_EQ(files, words);
+
+  r = run_glimpse({"caption", "--model", model(), image(0), image(1)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = lines(r.out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].rfind(image(1) + ": ", 0), 0u) << out[1];
+}
+
+TEST_F(CliModel, AskAnswersEachQuestionOnItsOwnLine) {
+  auto r = run_glimpse({"ask", "--model", model(), image(0), "what colour is the circle?",
+                        "how many shapes are there?"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = lines(r.out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].rfind("what colour is the circle? ", 0), 0u) << out[0];
+  EXPECT_EQ(out[1].rfind("how many shapes are there? ", 0), 0u) << out[1];
+  r = run_glimpse({"ask", "--model", model(), image(0), "is there a zebra?", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)[0]["unknown_words"], json::array({"zebra"}));
+}
+
+TEST_F(CliModel, EvalPrintsEveryMetricWithAttentionCorrectness) {
+  auto r = run_glimpse({"eval", "--model", model(), "--data", world(), "--split", "dev"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* want : {"VQA accuracy", "BLEU-1..4", "ROUGE-L", "CIDEr-D", "caption word",
+                           "answer words (uniform attention: "})
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << " in\n" << r.out;
+  r = run_glimpse({"eval", "--model", model(), "--data", world(), "--split", "dev", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["images"], 4);
+  EXPECT_EQ(j["bleu"].size(), 4u);
+  const double uniform = j["attention_correctness"]["answer_uniform"];
+  EXPECT_GT(uniform, 0.0);
+  EXPECT_LT(uniform, 0.5);
+}
+
+// Each bad input: exit 1, one line on stderr that starts "glimpse: " and contains `says`.
+void expect_one_line_error(const std::vector<std::string>& args, const std::string& says) {
+  auto r = run_glimpse(args);
+  EXPECT_EQ(r.signal, 0);
+  EXPECT_EQ(r.exit_code, 1) << says;
+  ASSERT_EQ(lines(r.err).size(), 1u) << r.err;
+  EXPECT_EQ(r.err.rfind("glimpse: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(says), std::string::npos) << "want '" << says << "' in " << r.err;
+}
+
+TEST_F(CliModel, CaptionAndAskRefuseBrokenAndHostileFilesWithOneLine) {
+  TempDir d;
+  write_bytes(d.file("empty.png"), "");
+  write_bytes(d.file("text.jpg"), "not an image\n");
+  const std::string png = read_bytes(test_data("images/rgb.png"));
+  write_bytes(d.file("truncated.png"), png.substr(0, png.size() / 2));
+  std::string huge = png;
+  huge[16] = huge[17] = '\x7f';
+  write_bytes(d.file("huge.png"), huge);
+  std::filesystem::create_directory(d.file("folder.png"));
+  for (const char* f :
+       {"empty.png", "text.jpg", "truncated.png", "huge.png", "folder.png", "missing.png"}) {
+    expect_one_line_error({"caption", "--model", model(), d.file(f)}, "'" + d.file(f) + "'");
+    expect_one_line_error({"ask", "--model", model(), d.file(f), "what shape is it?"},
+                          "'" + d.file(f) + "'");
+  }
+  // Mutated images: never a crash, only our own one-line errors.
+  std::mt19937 rng(7);
+  std::vector<std::string> args = {"caption", "--model", model(), "--beam", "1"};
+  const std::string good = read_bytes(image(0));
+  for (int k = 0; k < 40; ++k) {
+    std::string m = good;
+    for (int f = 0; f < 1 + static_cast<int>(rng() % 6); ++f)
+      m[rng() % m.size()] = static_cast<char>(rng() & 0xff);
+    if (k % 3 == 0)
+      m.resize(rng() % m.size());
+    args.push_back(d.file("m" + std::to_string(k) + ".png"));
+    write_bytes(args.back(), m);
+  }
+  auto r = run_glimpse(args);
+  EXPECT_EQ(r.signal, 0);
+  EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1);
+  for (const auto& l : lines(r.err))
+    EXPECT_EQ(l.rfind("glimpse: '" + d.path(), 0), 0u) << l;
+}
+
+TEST_F(CliModel, BadModelsQuestionsAndOptionsAreOneLineErrors) {
+  TempDir d;
+  write_bytes(d.file("junk.safetensors"), "this is not a model");
+  expect_one_line_error({"caption", "--model", d.file("junk.safetensors"), image(0)},
+                        d.file("junk.safetensors"));
+  expect_one_line_error({"caption", "--model", "no-such-model", image(0)},
+                        "no model named 'no-such-model'");
+  expect_one_line_error({"ask", "--model", model(), image(0), "  ?! "}, "question 1 has no words");
+  expect_one_line_error({"eval", "--model", model(), "--data", d.file("nowhere")},
+                        d.file("nowhere"));
+  expect_one_line_error({"eval", "--model", model()}, "give one dataset");
+  auto r = run_glimpse({"caption", "--model", model(), image(0), "--colormap", "rainbow"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("rainbow"), std::string::npos) << r.err;
+  r = run_glimpse({"caption", "--model", model(), image(0), "--beam", "0"});
+  EXPECT_NE(r.exit_code, 0);
+  r = run_glimpse({"ask", "--model", model(), image(0)});
+  EXPECT_NE(r.exit_code, 0) << "a question is required";
+}
+
+TEST_F(CliModel, TrainRefusesABadDatasetFolderAndResumeWithoutCheckpoint) {
+  TempDir d;
+  expect_one_line_error({"train", "--data", d.path(), "--out", d.file("m.safetensors")},
+                        "has no captions_train.json");
+  expect_one_line_error({"train", "--data", world(), "--out", d.file("m.safetensors"), "--resume"},
+                        "--resume: no checkpoint");
+  expect_one_line_error(
+      {"train", "--data", world(), "--out", d.file("m.safetensors"), "--attention", "bogus"},
+      "bogus");
+}
+
+}  // namespace
