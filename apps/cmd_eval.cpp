@@ -92,6 +92,9 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const auto& e = r.value();
       if (o->json) {
+        nlohmann::json by_type = nlohmann::json::object();
+        for (const auto& [type, by] : e.vqa_by_type)
+          by_type[type] = {{"accuracy", by.first}, {"questions", by.second}};
         nlohmann::json j = {{"model", path.value()},    {"images", e.images},
                             {"questions", e.questions}, {"beam", o->eval.beam},
                             {"bleu", e.bleu},           {"rouge_l", e.rouge_l},
@@ -107,8 +110,11 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
       }
       std::cout << fmt::format("{} on {} images, {} questions; beam {}; {:.1f} s\n", path.value(),
                                e.images, e.questions, o->eval.beam, seconds);
-      if (e.questions > 0)
+      if (e.questions > 0) {
         std::cout << fmt::format("  VQA accuracy           {:.2f}%\n", 100 * e.vqa_accuracy);
+        for (const auto& [type, by] : e.vqa_by_type)
+          std::cout << fmt::format("    {:<20} {:.2f}% of {}\n", type, 100 * by.first, by.second);
+      }
       if (e.images > e.questions || e.bleu[0] > 0) {
         std::cout << fmt::format("  BLEU-1..4              {:.4f} {:.4f} {:.4f} {:.4f}\n",
                                  e.bleu[0], e.bleu[1], e.bleu[2], e.bleu[3]);

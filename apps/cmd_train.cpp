@@ -15,7 +15,11 @@ namespace {
 
 struct TrainCommandOptions {
   train::TrainOptions train;
-  fusion::ModelConfig model;
+  fusion::ModelConfig model = [] {
+    fusion::ModelConfig m;
+    m.small_cnn.coords = true;
+    return m;
+  }();
   int image_size = 128;
   int grid = 8;
   std::string tasks = "caption,vqa";
@@ -96,6 +100,8 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
       ->check(CLI::Range(1, 6));
   cmd->add_option("--grid", o->grid, "small_cnn: side of the feature grid the decoder attends to")
       ->check(CLI::Range(1, 64));
+  cmd->add_flag("!--no-coords", mo.small_cnn.coords,
+                "small_cnn: leave out the two channels that tell each grid cell where it is");
   cmd->add_option("--image-size", o->image_size, "Input side in pixels")
       ->check(CLI::Range(32, 1024));
   cmd->add_option("--decoder", mo.decoder, "lstm or transformer")
@@ -132,6 +138,10 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
       ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--doubly-stochastic", to.doubly_stochastic,
                   "lstm: weight of the doubly stochastic attention penalty")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--attention-supervision", to.attention_supervision,
+                  "Weight of attention supervision from the data's object boxes (Liu et al. "
+                  "2017); 0 = off")
       ->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--min-count", to.min_count, "Words seen fewer times become <unk>")
       ->check(CLI::Range(1, 1000));

@@ -66,5 +66,6 @@ void add_train_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_eval_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_caption_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_ask_command(CLI::App& app, CommonOptions& common, Action& action);
+void add_compare_command(CLI::App& app, CommonOptions& common, Action& action);
 
 }  // namespace glimpse::app

@@ -14,7 +14,8 @@ std::string ModelConfig::to_json() const {
     j["encoder"].update({{"width", small_cnn.width},
                          {"depth", small_cnn.depth},
                          {"grid_h", small_cnn.grid_h},
-                         {"grid_w", small_cnn.grid_w}});
+                         {"grid_w", small_cnn.grid_w},
+                         {"coords", small_cnn.coords}});
   else
     j["encoder"]["trainable_from"] = mobilenet_trainable_from;
   j["decoder"] = {{"kind", decoder}};
@@ -86,6 +87,11 @@ Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
       c.small_cnn.depth = get<int>(enc, "depth", "encoder");
       c.small_cnn.grid_h = get<int64_t>(enc, "grid_h", "encoder");
       c.small_cnn.grid_w = get<int64_t>(enc, "grid_w", "encoder");
+      if (enc.contains("coords")) {
+        if (!enc["coords"].is_boolean())
+          bad("encoder.coords must be true or false");
+        c.small_cnn.coords = enc["coords"].get<bool>();
+      }
     } else if (c.encoder == "mobilenet_v2") {
       c.mobilenet_trainable_from = get<int>(enc, "trainable_from", "encoder");
     } else {

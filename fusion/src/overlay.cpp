@@ -38,10 +38,10 @@ cv::Rect cell_rect(const cv::Rect2d& view, int r, int c, int gh, int gw) {
   return {x0, y0, std::max(1, x1 - x0), std::max(1, y1 - y0)};
 }
 
-double mass_inside_impl(const cv::Mat& map, cv::Size image, const vision::PreprocessOptions& pre,
-                        const std::vector<cv::Rect>& boxes) {
-  if (map.empty() || map.type() != CV_32F)
-    throw Error(ErrorCode::kInvalidArgument, "attention map must be a non-empty CV_32F grid");
+cv::Mat coverage_impl(cv::Size grid, cv::Size image, const vision::PreprocessOptions& pre,
+                      const std::vector<cv::Rect>& boxes) {
+  if (grid.width < 1 || grid.height < 1 || image.width < 1 || image.height < 1)
+    throw Error(ErrorCode::kInvalidArgument, "cell coverage needs a non-empty grid and image");
   cv::Mat mask(image, CV_8U, cv::Scalar(0));
   const cv::Rect whole(0, 0, image.width, image.height);
   for (const auto& b : boxes)
@@ -49,21 +49,28 @@ double mass_inside_impl(const cv::Mat& map, cv::Size image, const vision::Prepro
   cv::Mat sum;
   cv::integral(mask, sum, CV_64F);
   const cv::Rect2d view = vision::model_view(image, pre);
-  double total = 0, inside = 0;
-  for (int r = 0; r < map.rows; ++r)
-    for (int c = 0; c < map.cols; ++c) {
-      const double a = map.at<float>(r, c);
-      total += a;
-      const cv::Rect cell = cell_rect(view, r, c, map.rows, map.cols);
+  cv::Mat out(grid, CV_32F, cv::Scalar(0));
+  for (int r = 0; r < grid.height; ++r)
+    for (int c = 0; c < grid.width; ++c) {
+      const cv::Rect cell = cell_rect(view, r, c, grid.height, grid.width);
       const cv::Rect in = cell & whole;
       if (in.area() == 0)
         continue;
       const double covered = sum.at<double>(in.y + in.height, in.x + in.width) -
                              sum.at<double>(in.y, in.x + in.width) -
                              sum.at<double>(in.y + in.height, in.x) + sum.at<double>(in.y, in.x);
-      inside += a * covered / cell.area();
+      out.at<float>(r, c) = static_cast<float>(covered / cell.area());
     }
-  return total > 0 ? inside / total : 0.0;
+  return out;
+}
+
+double mass_inside_impl(const cv::Mat& map, cv::Size image, const vision::PreprocessOptions& pre,
+                        const std::vector<cv::Rect>& boxes) {
+  if (map.empty() || map.type() != CV_32F)
+    throw Error(ErrorCode::kInvalidArgument, "attention map must be a non-empty CV_32F grid");
+  const cv::Mat cover = coverage_impl(map.size(), image, pre, boxes);
+  const double total = cv::sum(map)[0];
+  return total > 0 ? map.dot(cover) / total : 0.0;
 }
 
 cv::Mat label_strip(const std::string& text, int width, int height) {
@@ -117,6 +124,11 @@ cv::Mat word_attention(const Prediction& p, size_t t, int layer, int head) {
   m = m.contiguous();
   return cv::Mat(static_cast<int>(m.size(0)), static_cast<int>(m.size(1)), CV_32F, m.data_ptr())
       .clone();
+}
+
+cv::Mat cell_coverage(cv::Size grid, cv::Size image, const vision::PreprocessOptions& pre,
+                      const std::vector<cv::Rect>& boxes) {
+  return coverage_impl(grid, image, pre, boxes);
 }
 
 double mass_inside(const cv::Mat& map, cv::Size image, const vision::PreprocessOptions& pre,

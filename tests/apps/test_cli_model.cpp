@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <random>
+#include <sstream>
 
 #include "glimpse/vision/image_decode.h"
 #include "test_util.h"
@@ -212,6 +213,68 @@ TEST_F(CliModel, TrainRefusesABadDatasetFolderAndResumeWithoutCheckpoint) {
   expect_one_line_error(
       {"train", "--data", world(), "--out", d.file("m.safetensors"), "--attention", "bogus"},
       "bogus");
+}
+
+TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
+  TempDir d;
+  auto r = run_glimpse({"--threads",
+                        "1",
+                        "compare",
+                        "--data",
+                        world(),
+                        "--split",
+                        "dev",
+                        "--variants",
+                        "additive,dot",
+                        "--epochs",
+                        "1",
+                        "--batch-size",
+                        "22",
+                        "--image-size",
+                        "48",
+                        "--grid",
+                        "4",
+                        "--cnn-width",
+                        "4",
+                        "--cnn-depth",
+                        "2",
+                        "--embed",
+                        "8",
+                        "--attention-dim",
+                        "8",
+                        "--out-dir",
+                        d.file("cmp"),
+                        "--table",
+                        d.file("table.md")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = lines(r.out);
+  ASSERT_EQ(rows.size(), 4u) << r.out;
+  EXPECT_EQ(rows[0].rfind("| variant | VQA accuracy | BLEU-4 | CIDEr-D | attention correctness", 0),
+            0u);
+  EXPECT_EQ(rows[2].rfind("| additive | ", 0), 0u) << rows[2];
+  EXPECT_EQ(rows[3].rfind("| dot | ", 0), 0u) << rows[3];
+  for (int i : {2, 3}) {
+    // variant, VQA, BLEU-4, CIDEr-D, correctness (uniform), ms per step, train steps
+    std::vector<std::string> cells;
+    std::stringstream in(rows[i]);
+    for (std::string c; std::getline(in, c, '|');)
+      cells.push_back(c);
+    ASSERT_EQ(cells.size(), 8u) << rows[i];
+    EXPECT_NE(cells[2].find('%'), std::string::npos);
+    EXPECT_GT(std::stod(cells[6]), 0.0) << "ms per step";
+    EXPECT_GE(std::stoi(cells[7]), 3) << "12 train images of 5 captions and some questions";
+  }
+  EXPECT_EQ(read_bytes(d.file("table.md")), r.out);
+  EXPECT_TRUE(std::filesystem::exists(d.file("cmp/additive.safetensors")));
+
+  expect_one_line_error({"compare", "--data", world(), "--variants", "additive,warp"}, "warp");
+  expect_one_line_error({"compare", "--data", d.path(), "--variants", "dot"},
+                        "has no captions_test.json");
+  // dot needs the decoder's hidden size to equal the encoder's channels: refused before training
+  expect_one_line_error({"compare", "--data", world(), "--split", "dev", "--variants",
+                         "additive,dot", "--hidden", "16", "--out-dir", d.file("cmp2")},
+                        "dot: attention 'dot': needs query dim == key dim");
+  EXPECT_FALSE(std::filesystem::exists(d.file("cmp2/additive.safetensors")));
 }
 
 }  // namespace

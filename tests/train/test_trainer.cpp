@@ -6,6 +6,10 @@
 
 #include "glimpse/core/safetensors.h"
 #include "glimpse/data/world_export.h"
+#include "glimpse/fusion/overlay.h"
+#include "glimpse/text/sequence.h"
+#include "glimpse/text/tokenizer.h"
+#include "glimpse/vision/image_decode.h"
 #include "test_util.h"
 
 namespace glimpse::train {
@@ -121,6 +125,54 @@ TEST(Train, AResumedRunEndsWithTheSameWeightsAsAnUninterruptedOne) {
   ASSERT_TRUE(train(c, tiny_model()));
   const auto wc = weights(latest_model(d.file("other.safetensors")));
   EXPECT_FALSE(torch::equal(wa.at("decoder.fc.weight"), wc.at("decoder.fc.weight")));
+}
+
+TEST(Train, AttentionSupervisionPullsAttentionOntoTheObjects) {
+  TempDir d;
+  export_tiny_world(d.file("world"));
+  const auto ds = data::load_world_folder(d.file("world"), "train").take();
+  double correctness[2] = {0, 0};
+  for (int supervised = 0; supervised < 2; ++supervised) {
+    auto o = tiny_options(d.file("world"), d.file("m" + std::to_string(supervised)));
+    o.epochs = 8;
+    o.lr = 3e-3;
+    o.attention_supervision = supervised ? 5.0 : 0.0;
+    auto c = tiny_model();
+    c.small_cnn.grid_h = c.small_cnn.grid_w = 8;
+    c.small_cnn.depth = 2;
+    ASSERT_TRUE(train(o, c));
+    auto model = fusion::CaptionModel::load(latest_model(o.out)).take();
+    // Teacher-forced on the reference captions: the attention at each word that has a box.
+    torch::NoGradGuard no_grad;
+    model->net().eval();
+    double sum = 0;
+    int words = 0;
+    for (const auto& img : ds.images) {
+      const cv::Mat rgb = vision::load_image(img.path).take();
+      for (const auto& cap : img.captions) {
+        const auto tokens = text::tokenize(cap.text);
+        const auto seq = text::caption_sequence(model->vocabulary(), tokens);
+        const auto input = torch::tensor(seq.tokens, torch::kLong).unsqueeze(0);
+        const auto out =
+            model->net().forward(vision::to_batch({rgb}, model->config().image), input);
+        const auto att = out.attention[0][0].mean(0);  // [L, N]
+        for (size_t w = 0; w < tokens.size(); ++w) {
+          if (!cap.word_boxes[w])
+            continue;
+          auto row = att[static_cast<int64_t>(seq.prefix_len + w - 1)].contiguous();
+          const cv::Mat map(8, 8, CV_32F, row.data_ptr<float>());
+          sum += fusion::mass_inside(map, rgb.size(), model->config().image, {*cap.word_boxes[w]});
+          ++words;
+        }
+      }
+    }
+    ASSERT_GT(words, 20);
+    correctness[supervised] = sum / words;
+  }
+  RecordProperty("unsupervised", std::to_string(correctness[0]));
+  RecordProperty("supervised", std::to_string(correctness[1]));
+  EXPECT_GT(correctness[1], correctness[0] + 0.1)
+      << "unsupervised " << correctness[0] << ", supervised " << correctness[1];
 }
 
 TEST(Train, ResumeRefusesWhatItCannotContinue) {

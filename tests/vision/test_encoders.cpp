@@ -46,6 +46,23 @@ TEST(SmallCnn, WithoutPoolingTheGridFollowsTheInput) {
   EXPECT_EQ(cnn.macs(32, 48), 16 * 24 * (3 * 4 * 9 + 4 * 4 * 9) + 8 * 12 * (4 * 8 * 9 + 8 * 8 * 9));
 }
 
+TEST(SmallCnn, CoordsAppendEachCellsPosition) {
+  SmallCnnOptions o;
+  o.width = 4;
+  o.depth = 2;
+  o.grid_h = 2;
+  o.grid_w = 4;
+  o.coords = true;
+  SmallCnn net(o);
+  EXPECT_EQ(net.channels(), 8 + 2);
+  const auto g = net.encode(torch::rand({3, 3, 32, 32}));
+  ASSERT_EQ(g.features.sizes(), (std::vector<int64_t>{3, 8, 10}));
+  // Cell (row 1, column 2): x = (2.5 * 2 / 4) - 1 = 0.25, y = (1.5 * 2 / 2) - 1 = 0.5.
+  EXPECT_FLOAT_EQ(g.features[2][1 * 4 + 2][8].item<float>(), 0.25f);
+  EXPECT_FLOAT_EQ(g.features[2][1 * 4 + 2][9].item<float>(), 0.5f);
+  EXPECT_FLOAT_EQ(g.features[0][0][8].item<float>(), -0.75f);
+}
+
 TEST(SmallCnn, RefusesBadOptions) {
   SmallCnnOptions o;
   o.depth = 0;

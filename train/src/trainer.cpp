@@ -73,6 +73,7 @@ json run_options(const TrainOptions& o) {
               {"lr", o.lr},
               {"warmup_steps", o.warmup_steps},
               {"seed", o.seed},
+              {"max_train_images", o.max_train_images},
               {"captions", o.captions},
               {"questions", o.questions},
               {"train_dir", o.train_dir},
@@ -248,8 +249,12 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
             rs.push_back(text::normalize_caption(c.text));
           refs.push_back(rs);
         } else {
-          vqa +=
-              text::vqa_accuracy(preds[k].text, ds.images[p.image].questions[p.question].answers);
+          const auto& q = ds.images[p.image].questions[p.question];
+          const double acc = text::vqa_accuracy(preds[k].text, q.answers);
+          vqa += acc;
+          auto& by = r.vqa_by_type[q.family.empty() ? q.answer_type : q.family];
+          by.first += acc;
+          ++by.second;
           ++r.questions;
         }
       }
@@ -289,6 +294,8 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
       r.cider_d = s.cider_d;
     }
     r.vqa_accuracy = r.questions > 0 ? vqa / r.questions : 0.0;
+    for (auto& [type, by] : r.vqa_by_type)
+      by.first /= by.second;
     if (r.caption_words > 0) {
       r.caption_attention /= r.caption_words;
       r.caption_uniform /= r.caption_words;
@@ -312,7 +319,9 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     const auto t0 = std::chrono::steady_clock::now();
     const std::string ckpt_dir = o.checkpoint_dir.empty() ? o.out + ".ckpt" : o.checkpoint_dir;
     const std::string log_path = o.log.empty() ? o.out + ".log.jsonl" : o.log;
-    const data::Dataset train_set = data::load_world_folder(o.train_dir, o.train_split).take();
+    data::Dataset train_set = data::load_world_folder(o.train_dir, o.train_split).take();
+    if (o.max_train_images > 0 && train_set.images.size() > static_cast<size_t>(o.max_train_images))
+      train_set.images.resize(static_cast<size_t>(o.max_train_images));
     const data::Dataset dev_set =
         data::load_world_folder(o.dev_dir.empty() ? o.train_dir : o.dev_dir, o.dev_split).take();
 
@@ -370,10 +379,35 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
 
     // Images at the model's input size, decoded once.
     std::vector<cv::Mat> images;
+    std::vector<cv::Size> sizes;
     images.reserve(train_set.images.size());
-    for (const auto& img : train_set.images)
-      images.push_back(
-          vision::resize_for_model(vision::load_image(img.path).take(), model->config().image));
+    for (const auto& img : train_set.images) {
+      const cv::Mat full = vision::load_image(img.path).take();
+      sizes.push_back(full.size());
+      images.push_back(vision::resize_for_model(full, model->config().image));
+    }
+    // Attention supervision (Liu et al. 2017): for each generated word that names an object,
+    // the target is the grid cells under the object's box, weighted by how much of each the box
+    // covers. Per image: the distinct targets [K, N]; per sequence: (position, target) pairs.
+    const bool supervise = o.attention_supervision > 0;
+    cv::Size grid;
+    if (supervise) {
+      torch::NoGradGuard no_grad;
+      net.eval();
+      const auto g = net.encode(vision::to_batch({images[0]}, model->config().image));
+      grid = cv::Size(static_cast<int>(g.grid_w), static_cast<int>(g.grid_h));
+    }
+    std::vector<torch::Tensor> targets(train_set.images.size());
+    std::vector<std::vector<std::vector<std::pair<int64_t, int64_t>>>> supervised(
+        train_set.images.size());
+    auto target_of = [](std::vector<std::vector<cv::Rect>>& seen,
+                        const std::vector<cv::Rect>& boxes) -> int64_t {
+      for (size_t k = 0; k < seen.size(); ++k)
+        if (seen[k] == boxes)
+          return static_cast<int64_t>(k);
+      seen.push_back(boxes);
+      return static_cast<int64_t>(seen.size() - 1);
+    };
     // Every caption and question of an image goes into the same step, so the step encodes each
     // image once. An epoch shuffles the images (the order depends only on seed and epoch) and
     // cuts them into steps of at least batch_size sequences.
@@ -381,13 +415,42 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     size_t sequences = 0;
     for (size_t i = 0; i < train_set.images.size(); ++i) {
       const auto& img = train_set.images[i];
+      std::vector<std::vector<cv::Rect>> seen;
       if (o.captions)
-        for (const auto& c : img.captions)
-          per_image[i].push_back(text::caption_sequence(vocab, words_of(c.text)));
+        for (const auto& c : img.captions) {
+          const auto words = words_of(c.text);
+          per_image[i].push_back(text::caption_sequence(vocab, words));
+          supervised[i].emplace_back();
+          if (supervise && c.word_boxes.size() == words.size())
+            for (size_t w = 0; w < words.size(); ++w)
+              if (c.word_boxes[w])
+                supervised[i].back().emplace_back(
+                    static_cast<int64_t>(per_image[i].back().prefix_len + w - 1),
+                    target_of(seen, {*c.word_boxes[w]}));
+        }
       if (o.questions)
-        for (const auto& q : img.questions)
-          per_image[i].push_back(
-              text::qa_sequence(vocab, words_of(q.question), words_of(q.answer)));
+        for (const auto& q : img.questions) {
+          const auto answer = words_of(q.answer);
+          per_image[i].push_back(text::qa_sequence(vocab, words_of(q.question), answer));
+          supervised[i].emplace_back();
+          if (supervise && !q.boxes.empty())
+            for (size_t w = 0; w < answer.size(); ++w)
+              supervised[i].back().emplace_back(
+                  static_cast<int64_t>(per_image[i].back().prefix_len + w - 1),
+                  target_of(seen, q.boxes));
+        }
+      if (!seen.empty()) {
+        std::vector<torch::Tensor> rows;
+        for (const auto& boxes : seen) {
+          const cv::Mat cover = fusion::cell_coverage(grid, sizes[i], model->config().image, boxes);
+          auto row = torch::from_blob(const_cast<float*>(cover.ptr<float>()),
+                                      {static_cast<int64_t>(cover.total())}, torch::kFloat32)
+                         .clone();
+          const double total = row.sum().item<double>();
+          rows.push_back(total > 0 ? row / total : row);
+        }
+        targets[i] = torch::stack(rows);  // [K, N]
+      }
       sequences += per_image[i].size();
     }
     if (sequences == 0)
@@ -439,12 +502,20 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       const auto steps_per_epoch = static_cast<int64_t>(steps.size());
       for (int64_t step = (epoch == pos.epoch ? pos.step_in_epoch : 0); step < steps_per_epoch;
            ++step) {
+        const auto step_start = std::chrono::steady_clock::now();
         std::vector<cv::Mat> batch_images;
         std::vector<int64_t> image_index;
         std::vector<text::Sequence> seqs;
+        std::vector<int64_t> sup_row, sup_pos;
+        std::vector<torch::Tensor> sup_target;
         for (size_t i : steps[static_cast<size_t>(step)]) {
-          for (const auto& seq : per_image[i]) {
-            seqs.push_back(seq);
+          for (size_t q = 0; q < per_image[i].size(); ++q) {
+            for (const auto& [position, k] : supervised[i][q]) {
+              sup_row.push_back(static_cast<int64_t>(seqs.size()));
+              sup_pos.push_back(position);
+              sup_target.push_back(targets[i][k]);
+            }
+            seqs.push_back(per_image[i][q]);
             image_index.push_back(static_cast<int64_t>(batch_images.size()));
           }
           batch_images.push_back(images[i]);
@@ -458,6 +529,18 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           loss = loss + o.doubly_stochastic *
                             text::doubly_stochastic_penalty(out.attention[0], batch.loss_mask) /
                             static_cast<double>(out.attention[0].size(-1));
+        if (supervise && !sup_row.empty()) {
+          // The attention the evaluation reads: averaged over layers and heads, [B, L, N].
+          torch::Tensor mean_attention = out.attention[0].mean(1);
+          for (size_t l = 1; l < out.attention.size(); ++l)
+            mean_attention = mean_attention + out.attention[l].mean(1);
+          mean_attention = mean_attention / static_cast<double>(out.attention.size());
+          const auto picked = mean_attention.index(
+              {torch::tensor(sup_row, torch::kLong), torch::tensor(sup_pos, torch::kLong)});
+          const auto attention_loss =
+              -(torch::stack(sup_target) * torch::log(picked + 1e-8)).sum(1).mean();
+          loss = loss + o.attention_supervision * attention_loss;
+        }
         opt.zero_grad();
         loss.backward();
         if (o.clip > 0)
@@ -472,6 +555,8 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         pos.epoch = epoch;
         pos.step_in_epoch = step + 1;
         const auto now = std::chrono::steady_clock::now();
+        report.step_seconds += std::chrono::duration<double>(now - step_start).count();
+        ++report.steps_this_run;
         const double dt = std::chrono::duration<double>(now - last).count();
         last = now;
         step_seconds = run_steps == 1 ? dt : 0.9 * step_seconds + 0.1 * dt;  // smoothed for the ETA

@@ -22,15 +22,25 @@ SmallCnn::SmallCnn(const SmallCnnOptions& options) : options_(options) {
     f->push_back(ConvBnAct(out, out, 3, 1, 1, Activation::kRelu));
     in = out;
   }
-  channels_ = in;
+  channels_ = in + (options.coords ? 2 : 0);
   features_ = register_module("features", f);
 }
 
 FeatureGrid SmallCnn::encode(const torch::Tensor& images) {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "SmallCnn expects images [B, 3, H, W]");
-  auto map = features_->forward(images);  // [B, C, H/2^depth, W/2^depth]
+  // Channels-last takes oneDNN's convolutions, which use every thread (as MobileNetV2 does).
+  auto map = features_->forward(images.contiguous(torch::MemoryFormat::ChannelsLast))
+                 .contiguous();  // [B, C, H/2^depth, W/2^depth]
   if (options_.grid_h > 0)
     map = torch::adaptive_avg_pool2d(map, {options_.grid_h, options_.grid_w});
+  if (options_.coords) {
+    // Where each cell is, for attention contexts that must say "left of" or "above".
+    const int64_t b = map.size(0), h = map.size(2), w = map.size(3);
+    auto o = map.options();
+    auto ys = (torch::arange(h, o).add_(0.5).mul_(2.0 / h).sub_(1.0)).view({1, 1, h, 1});
+    auto xs = (torch::arange(w, o).add_(0.5).mul_(2.0 / w).sub_(1.0)).view({1, 1, 1, w});
+    map = torch::cat({map, xs.expand({b, 1, h, w}), ys.expand({b, 1, h, w})}, 1);
+  }
   return grid_from_map(map);  // [B, gh*gw, C]
 }
 

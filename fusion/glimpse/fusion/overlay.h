@@ -24,6 +24,11 @@ namespace glimpse::fusion {
 // heads. Throws glimpse::Error for indices out of range.
 cv::Mat word_attention(const Prediction& p, size_t t, int layer = -1, int head = -1);
 
+// How much of each grid cell (grid.height x grid.width, CV_32F in [0, 1]) the union of `boxes`
+// covers, the cells laid over the image as the preprocessing puts them.
+cv::Mat cell_coverage(cv::Size grid, cv::Size image, const vision::PreprocessOptions& pre,
+                      const std::vector<cv::Rect>& boxes);
+
 // The share of `map`'s mass inside the union of `boxes` (image pixels), each cell's weight
 // spread evenly over the image pixels it covers: exact, so uniform attention scores
 // (box area inside the view) / (view area).

@@ -26,7 +26,8 @@ struct TrainOptions {
   std::string
       train_dir;  // a world-layout folder (captions_/questions_/annotations_<split>.json, images/)
   std::string train_split = "train";
-  std::string dev_dir;  // default: train_dir
+  int max_train_images = 0;  // train on the first N images only (0 = all)
+  std::string dev_dir;       // default: train_dir
   std::string dev_split = "dev";
   std::string out = "model.safetensors";
   std::string checkpoint_dir;  // default: out + ".ckpt"
@@ -39,9 +40,12 @@ struct TrainOptions {
   double clip = 5.0;               // gradient norm clipping (0 = off)
   double doubly_stochastic = 1.0;  // λ of Show, Attend and Tell's regulariser (LSTM decoders),
                                    // averaged over grid cells as in its PyTorch reimplementation
-  bool captions = true;            // train on captions
-  bool questions = true;           // train on questions
-  int min_count = 1;               // vocabulary threshold
+  // Weight of attention supervision (Liu et al. 2017, "Attention Correctness in Neural Image
+  // Captioning"): words with object boxes are pulled toward the cells under the box. 0 = off.
+  double attention_supervision = 0;
+  bool captions = true;   // train on captions
+  bool questions = true;  // train on questions
+  int min_count = 1;      // vocabulary threshold
   uint64_t seed = 1;
   int checkpoint_every = 200;  // steps (and at every epoch end)
   int eval_images = 300;       // dev images used by the per-epoch evaluation
@@ -60,6 +64,9 @@ struct EvalReport {
   double bleu4 = 0, cider_d = 0, vqa_accuracy = 0;
   std::array<double, 4> bleu{};  // BLEU-1..4
   double rouge_l = 0;
+  // VQA accuracy by question family (the shapes world's), else by answer type (VQA v2's):
+  // accuracy and question count.
+  std::map<std::string, std::pair<double, int>> vqa_by_type;
   // Attention correctness: the share of a step's attention inside the box of the object the
   // emitted word refers to, averaged over such words; beside it the same share for uniform
   // attention. Captions: words whose referent the references' word boxes give (see referent()).
@@ -78,6 +85,8 @@ struct Progress {
 
 struct TrainReport {
   int64_t steps = 0;
+  int64_t steps_this_run = 0;
+  double step_seconds = 0;  // time inside the steps of this run (no evaluation, no loading)
   int epochs_done = 0;
   double seconds = 0;
   EvalReport best;

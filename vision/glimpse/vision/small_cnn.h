@@ -16,6 +16,7 @@ struct SmallCnnOptions {
   int depth = 4;       // stages; each halves the resolution
   int64_t grid_h = 8;  // output grid (adaptive average pooling); 0 keeps the conv output size
   int64_t grid_w = 8;
+  bool coords = false;  // append each cell's (x, y) in [-1, 1] as two more channels
 };
 
 class SmallCnn : public Encoder {
