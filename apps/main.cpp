@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   app::add_caption_command(app, common, action);
   app::add_ask_command(app, common, action);
   app::add_compare_command(app, common, action);
+  app::add_serve_command(app, common, action);
 
   try {
     app::set_command_line(argc, argv);

@@ -34,7 +34,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   libtorch-dev libopenblas0-pthread
   libopencv-dev
-  libboost-dev
+  libboost-dev libssl-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libpng-dev libjpeg-dev libwebp-dev libtiff-dev libgif-dev zlib1g-dev

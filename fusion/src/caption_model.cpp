@@ -138,40 +138,64 @@ Result<std::vector<int64_t>> CaptionModel::question_prefix(const std::string& qu
 Result<std::vector<Prediction>> CaptionModel::generate(
     const std::vector<cv::Mat>& images, const std::vector<std::vector<int64_t>>& prefixes,
     const GenerateOptions& o) const {
-  return catch_as_result([&] {
-    if (images.empty() || images.size() != prefixes.size())
-      throw Error(ErrorCode::kInvalidArgument, "generate needs one prefix per image");
+  if (images.empty() || images.size() != prefixes.size())
+    return ErrorInfo{ErrorCode::kInvalidArgument, "generate needs one prefix per image"};
+  // Entries sharing one buffer (several questions about one image) are encoded once.
+  std::vector<cv::Mat> unique;
+  std::vector<int64_t> index;
+  for (const auto& m : images) {
+    int64_t k = 0;
+    while (k < static_cast<int64_t>(unique.size()) &&
+           !(unique[static_cast<size_t>(k)].data == m.data &&
+             unique[static_cast<size_t>(k)].size == m.size))
+      ++k;
+    if (k == static_cast<int64_t>(unique.size()))
+      unique.push_back(m);
+    index.push_back(k);
+  }
+  auto encoded = encode(unique);
+  if (!encoded)
+    return encoded.error();
+  auto e = std::move(encoded.value());
+  if (unique.size() != images.size()) {
     torch::InferenceMode guard;
-    // Entries sharing one buffer (several questions about one image) are encoded once.
-    std::vector<cv::Mat> unique;
-    std::vector<int64_t> index;
-    for (const auto& m : images) {
-      int64_t k = 0;
-      while (k < static_cast<int64_t>(unique.size()) &&
-             !(unique[static_cast<size_t>(k)].data == m.data &&
-               unique[static_cast<size_t>(k)].size == m.size))
-        ++k;
-      if (k == static_cast<int64_t>(unique.size()))
-        unique.push_back(m);
-      index.push_back(k);
-    }
-    auto batch = vision::to_batch(unique, config_.image);  // [U, 3, H, W]
+    e.features = e.features.index_select(0, torch::tensor(index, torch::kLong));  // [B, N, C]
+  }
+  return generate(e, prefixes, o);
+}
+
+Result<EncodedImages> CaptionModel::encode(const std::vector<cv::Mat>& images) const {
+  return catch_as_result([&] {
+    if (images.empty())
+      throw Error(ErrorCode::kInvalidArgument, "encode needs at least one image");
+    torch::InferenceMode guard;
+    auto batch = vision::to_batch(images, config_.image);  // [B, 3, H, W]
     auto g = net_->encoder->encode(batch);
-    if (unique.size() != images.size())
-      g.features = g.features.index_select(0, torch::tensor(index, torch::kLong));
+    return EncodedImages{g.features, g.grid_h, g.grid_w};
+  });
+}
+
+Result<std::vector<Prediction>> CaptionModel::generate(
+    const EncodedImages& e, const std::vector<std::vector<int64_t>>& prefixes,
+    const GenerateOptions& o) const {
+  return catch_as_result([&] {
+    if (!e.features.defined() || e.features.dim() != 3 ||
+        e.features.size(0) != static_cast<int64_t>(prefixes.size()))
+      throw Error(ErrorCode::kInvalidArgument, "generate needs one prefix per encoded image");
+    torch::InferenceMode guard;
     text::AttentionContext grid;
-    grid.grid_h = g.grid_h;
-    grid.grid_w = g.grid_w;
+    grid.grid_h = e.grid_h;
+    grid.grid_w = e.grid_w;
     text::SearchOptions so;
     so.beam = o.beam;
     so.max_len = o.max_len;
     so.length_penalty = o.length_penalty;
-    auto hyps = text::search(*net_->decoder, g.features, grid, prefixes, so);
+    auto hyps = text::search(*net_->decoder, e.features, grid, prefixes, so);
     std::vector<Prediction> out;
     for (auto& h : hyps) {
       Prediction p;
-      p.grid_h = g.grid_h;
-      p.grid_w = g.grid_w;
+      p.grid_h = e.grid_h;
+      p.grid_w = e.grid_w;
       p.finished = h.finished;
       p.log_probs = h.log_probs;
       for (int64_t id : h.tokens) {
@@ -182,7 +206,7 @@ Result<std::vector<Prediction>> CaptionModel::generate(
       for (const auto& w : p.words)
         p.text += (p.text.empty() ? "" : " ") + w;
       const auto& a = h.attention;  // [T, layers, H, N]
-      p.attention = a.view({a.size(0), a.size(1), a.size(2), g.grid_h, g.grid_w});
+      p.attention = a.view({a.size(0), a.size(1), a.size(2), e.grid_h, e.grid_w});
       out.push_back(std::move(p));
     }
     return out;

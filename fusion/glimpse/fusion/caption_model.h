@@ -43,6 +43,13 @@ struct Prediction {
   bool finished = true;  // false: stopped at max_len without <eos>
 };
 
+// Images through the encoder: the features generate() decodes from, kept by callers that ask
+// several questions about one image (the server's feature cache).
+struct EncodedImages {
+  torch::Tensor features;  // [B, N, C]
+  int64_t grid_h = 0, grid_w = 0;
+};
+
 // The trainable network: registered as "encoder" and "decoder", so file tensors are named
 // encoder.* and decoder.*.
 class CaptionNet : public torch::nn::Module {
@@ -73,6 +80,11 @@ class CaptionModel {
   // Batched: one prefix per image (captions and questions may be mixed). Entries that share
   // one cv::Mat buffer are encoded once.
   Result<std::vector<Prediction>> generate(const std::vector<cv::Mat>& images,
+                                           const std::vector<std::vector<int64_t>>& prefixes,
+                                           const GenerateOptions& options) const;
+  // The same in two halves: encode once, then decode one prefix per row of features.
+  Result<EncodedImages> encode(const std::vector<cv::Mat>& images) const;
+  Result<std::vector<Prediction>> generate(const EncodedImages& encoded,
                                            const std::vector<std::vector<int64_t>>& prefixes,
                                            const GenerateOptions& options) const;
 
