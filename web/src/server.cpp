@@ -1,6 +1,7 @@
 #include "glimpse/web/server.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -159,6 +160,9 @@ struct Server::Impl {
       : shared(app, o), ioc(std::max(1, o.io_threads)), acceptor(net::make_strand(ioc)) {}
   Shared shared;
   net::io_context ioc;
+  // Keeps run() going while a request waits for the model (no socket operation is pending then);
+  // only stop() ends it.
+  net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
   tcp::acceptor acceptor;
   std::once_flag stop_once;
 
