@@ -40,7 +40,10 @@ packages=(
   libpng-dev libjpeg-dev libwebp-dev libtiff-dev libgif-dev zlib1g-dev
 )
 if [ "$browser" = 1 ]; then
-  packages+=(chromium nodejs npm)
+  packages+=(chromium)
+  # A machine may carry Node.js from elsewhere (its npm then conflicts with Debian's): keep it.
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
 fi
 
 missing=()
