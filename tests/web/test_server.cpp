@@ -124,6 +124,26 @@ TEST_F(Loopback, MalformedMultipartAndAnOversizedBodyAreRefusedAndServingGoesOn)
   EXPECT_EQ(body_json(big)["error"]["message"], "the body is over the limit of 262144 bytes");
   EXPECT_FALSE(big.keep_alive());
 
+  // Headers over the limit (16 KiB).
+  auto huge = get("/healthz");
+  huge.set("X-Padding", std::string(20 << 10, 'p'));
+  res = send(port_, huge);
+  EXPECT_EQ(res.result(), http::status::request_header_fields_too_large);
+  EXPECT_EQ(body_json(res)["error"]["message"],
+            "the request's headers are over the limit of 16384 bytes");
+
+  // Not HTTP at all.
+  net::io_context ioc2;
+  tcp::socket junk(ioc2);
+  junk.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_));
+  net::write(junk, net::buffer(std::string("\x16\x03\x01 hello, TLS?\r\n\r\n")));
+  boost::beast::flat_buffer junk_buffer;
+  Response bad;
+  http::read(junk, junk_buffer, bad);
+  EXPECT_EQ(bad.result(), http::status::bad_request);
+  EXPECT_NE(body_json(bad)["error"]["message"].get<std::string>().find("malformed HTTP request"),
+            std::string::npos);
+
   EXPECT_EQ(send(port_, get("/healthz")).result(), http::status::ok);
 }
 
