@@ -19,6 +19,7 @@ struct EvalCommandOptions {
   std::string split = "test";
   std::string coco_captions;
   std::string karpathy;
+  std::string flickr8k;
   std::string images;
   train::EvalOptions eval;
   bool json = false;
@@ -26,13 +27,17 @@ struct EvalCommandOptions {
 };
 
 Result<data::Dataset> load_dataset(const EvalCommandOptions& o) {
-  const int given = !o.data.empty() + !o.coco_captions.empty() + !o.karpathy.empty();
+  const int given =
+      !o.data.empty() + !o.coco_captions.empty() + !o.karpathy.empty() + !o.flickr8k.empty();
   if (given != 1)
     return ErrorInfo{ErrorCode::kInvalidArgument,
-                     "give one dataset: --data DIR (a glimpse world folder), --coco-captions "
-                     "FILE --images DIR, or --karpathy FILE --images DIR"};
+                     "give one dataset: --data DIR (a glimpse world folder), --flickr8k DIR, "
+                     "--coco-captions FILE --images DIR, or --karpathy FILE --images DIR"};
   if (!o.data.empty())
     return data::load_world_folder(o.data, o.split);
+  if (!o.flickr8k.empty())  // captions.txt, <split>_images.txt and images/, as in ../shared
+    return data::load_flickr8k(o.flickr8k + "/captions.txt",
+                               o.flickr8k + "/" + o.split + "_images.txt", o.flickr8k + "/images");
   if (o.images.empty())
     return ErrorInfo{ErrorCode::kInvalidArgument,
                      "--images DIR is needed with " +
@@ -53,9 +58,13 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
   cmd->add_option("--model", o->model,
                   "Model name (a file in models/) or path of a .safetensors model file");
   cmd->add_option("--data", o->data, "A folder in the layout glimpse world writes");
-  cmd->add_option("--split", o->split, "Split to score (world folders and Karpathy files)");
+  cmd->add_option("--split", o->split,
+                  "Split to score (world folders, Flickr8k folders and Karpathy files)");
   cmd->add_option("--coco-captions", o->coco_captions, "A COCO captions JSON file");
   cmd->add_option("--karpathy", o->karpathy, "A Karpathy dataset_*.json file");
+  cmd->add_option("--flickr8k", o->flickr8k,
+                  "A Flickr8k folder: captions.txt (IMAGE.jpg#N<TAB>caption), <split>_images.txt "
+                  "and images/");
   cmd->add_option("--images", o->images, "Image folder of --coco-captions or --karpathy");
   cmd->add_option("--beam", o->eval.beam, "Beam width (1 = greedy)")->check(CLI::Range(1, 20));
   cmd->add_option("--max-len", o->eval.max_len, "Most words a caption or answer may have")

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "glimpse/core/file_util.h"
 
@@ -204,6 +205,77 @@ Result<Dataset> load_karpathy(const std::string& path, const std::string& image_
     }
     if (ds.images.empty())
       bad(path, "has no images in split '" + split + "'");
+    return ds;
+  });
+}
+
+Result<Dataset> load_flickr8k(const std::string& token_file, const std::string& split_file,
+                              const std::string& image_dir) {
+  return catch_as_result([&] {
+    auto lines_of = [](const std::string& path) {
+      std::vector<std::string> out;
+      std::istringstream in(core::read_file(path, 1ull << 30));
+      for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.back() == '\r')
+          line.pop_back();
+        out.push_back(line);
+      }
+      return out;
+    };
+    // The split: image names in order, each once.
+    Dataset ds;
+    ds.name = split_file;
+    std::map<std::string, size_t> index;
+    const auto split = lines_of(split_file);
+    for (size_t i = 0; i < split.size(); ++i) {
+      const std::string name = split[i];
+      if (name.find_first_not_of(" \t") == std::string::npos)
+        continue;
+      const std::string at = "line " + std::to_string(i + 1);
+      if (name.find_first_of("\t#/") != std::string::npos || name.front() == ' ' ||
+          name.back() == ' ')
+        bad(split_file, at + ": '" + name + "' is not an image file name");
+      if (index.count(name) != 0)
+        bad(split_file, at + ": '" + name + "' is listed twice");
+      index[name] = ds.images.size();
+      ImageEntry e;
+      e.id = static_cast<int64_t>(ds.images.size());
+      e.path = join_path(image_dir, name);
+      require_image(e.path, split_file, at);
+      ds.images.push_back(std::move(e));
+    }
+    if (ds.images.empty())
+      bad(split_file, "lists no images");
+    // The captions: IMAGE#N<TAB>text.
+    const auto tokens = lines_of(token_file);
+    std::set<std::string> seen;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const std::string& line = tokens[i];
+      if (line.empty())
+        continue;
+      const std::string at = "line " + std::to_string(i + 1);
+      const auto tab = line.find('\t');
+      if (tab == std::string::npos)
+        bad(token_file, at + ": no tab between 'IMAGE.jpg#N' and the caption");
+      const std::string key = line.substr(0, tab);
+      const auto hash = key.rfind('#');
+      if (hash == std::string::npos || hash + 1 == key.size() ||
+          key.find_first_not_of("0123456789", hash + 1) != std::string::npos)
+        bad(token_file, at + ": '" + key + "' is not 'IMAGE.jpg#N'");
+      std::string text = line.substr(tab + 1);
+      if (text.find_first_not_of(" \t") == std::string::npos)
+        bad(token_file, at + ": the caption of '" + key + "' is empty");
+      if (!seen.insert(key).second)
+        bad(token_file, at + ": '" + key + "' appears twice");
+      auto it = index.find(key.substr(0, hash));
+      if (it == index.end())
+        continue;  // another split's image
+      ds.images[it->second].captions.push_back({std::move(text), {}});
+    }
+    for (const auto& e : ds.images)
+      if (e.captions.empty())
+        bad(token_file, "has no caption for '" + std::filesystem::path(e.path).filename().string() +
+                            "', listed in '" + split_file + "'");
     return ds;
   });
 }

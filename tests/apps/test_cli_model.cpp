@@ -213,6 +213,8 @@ TEST_F(CliModel, TrainRefusesABadDatasetFolderAndResumeWithoutCheckpoint) {
   expect_one_line_error(
       {"train", "--data", world(), "--out", d.file("m.safetensors"), "--attention", "bogus"},
       "bogus");
+  expect_one_line_error({"eval", "--model", model(), "--flickr8k", d.path(), "--split", "dev"},
+                        "cannot open '" + d.file("dev_images.txt") + "'");
 }
 
 TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {

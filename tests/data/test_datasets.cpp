@@ -146,4 +146,75 @@ TEST(LoadWorldFolder, SaysWhatIsMissing) {
 }
 
 }  // namespace
+TEST(LoadFlickr8k, ReadsTheSplitsImagesInOrderWithTheirCaptions) {
+  TempDir d;
+  for (const char* f : {"b.jpg", "a.jpg", "c.jpg"})
+    write_bytes(d.file(f), "x");
+  write_bytes(d.file("captions.txt"),
+              "a.jpg#0\tA dog runs .\r\na.jpg#1\tA brown dog .\nb.jpg#0\tTwo people sit .\n"
+              "c.jpg#0\tNot in this split .\n\n");
+  write_bytes(d.file("split.txt"), "b.jpg\na.jpg\n");
+  auto ds = load_flickr8k(d.file("captions.txt"), d.file("split.txt"), d.path());
+  ASSERT_TRUE(ds) << ds.error().message;
+  ASSERT_EQ(ds.value().images.size(), 2u);
+  EXPECT_EQ(ds.value().images[0].id, 0);
+  EXPECT_EQ(ds.value().images[0].path, d.file("b.jpg"));
+  ASSERT_EQ(ds.value().images[0].captions.size(), 1u);
+  EXPECT_EQ(ds.value().images[0].captions[0].text, "Two people sit .");
+  EXPECT_EQ(ds.value().images[1].path, d.file("a.jpg"));
+  ASSERT_EQ(ds.value().images[1].captions.size(), 2u);
+  EXPECT_EQ(ds.value().images[1].captions[1].text, "A brown dog .");
+  EXPECT_EQ(ds.value().caption_count(), 3u);
+}
+
+TEST(LoadFlickr8k, RefusesMalformedFilesNamingTheLine) {
+  TempDir d;
+  write_bytes(d.file("a.jpg"), "x");
+  struct Case {
+    std::string captions, split, message;
+  };
+  const std::string tokens = "'" + d.file("t.txt") + "': ";
+  const std::string split = "'" + d.file("s.txt") + "': ";
+  const std::vector<Case> cases = {
+      {"a.jpg#0 no tab", "a.jpg", tokens + "line 1: no tab between 'IMAGE.jpg#N' and the caption"},
+      {"a.jpg\tA dog .", "a.jpg", tokens + "line 1: 'a.jpg' is not 'IMAGE.jpg#N'"},
+      {"a.jpg#x\tA dog .", "a.jpg", tokens + "line 1: 'a.jpg#x' is not 'IMAGE.jpg#N'"},
+      {"a.jpg#0\t  ", "a.jpg", tokens + "line 1: the caption of 'a.jpg#0' is empty"},
+      {"a.jpg#0\tA .\na.jpg#0\tB .", "a.jpg", tokens + "line 2: 'a.jpg#0' appears twice"},
+      {"b.jpg#0\tA .", "a.jpg",
+       tokens + "has no caption for 'a.jpg', listed in '" + d.file("s.txt") + "'"},
+      {"a.jpg#0\tA .", "", split + "lists no images"},
+      {"a.jpg#0\tA .", "a.jpg\na.jpg", split + "line 2: 'a.jpg' is listed twice"},
+      {"a.jpg#0\tA .", "a.jpg#0", split + "line 1: 'a.jpg#0' is not an image file name"},
+      {"a.jpg#0\tA .", "a.jpg\nmissing.jpg",
+       split + "line 2: image file '" + d.file("missing.jpg") +
+           "' does not exist; check the image folder"},
+  };
+  for (const auto& c : cases) {
+    write_bytes(d.file("t.txt"), c.captions);
+    write_bytes(d.file("s.txt"), c.split);
+    auto ds = load_flickr8k(d.file("t.txt"), d.file("s.txt"), d.path());
+    ASSERT_FALSE(ds) << c.message;
+    EXPECT_EQ(ds.error().message, "dataset file " + c.message);
+  }
+  write_bytes(d.file("s.txt"), "a.jpg\n");
+  auto missing = load_flickr8k(d.file("none.txt"), d.file("s.txt"), d.path());
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("none.txt"), std::string::npos) << missing.error().message;
+}
+
+TEST(LoadFlickr8k, ReadsTheSharedDevAndTrainSplits) {
+  const std::string dir = glimpse::testing::shared_data("data/flickr8k");
+  if (!std::filesystem::exists(dir + "/captions.txt"))
+    GTEST_SKIP() << "no ../shared/data/flickr8k here";
+  auto dev = load_flickr8k(dir + "/captions.txt", dir + "/dev_images.txt", dir + "/images");
+  ASSERT_TRUE(dev) << dev.error().message;
+  EXPECT_EQ(dev.value().images.size(), 1000u);
+  EXPECT_EQ(dev.value().caption_count(), 5000u);
+  auto train = load_flickr8k(dir + "/captions.txt", dir + "/train_images.txt", dir + "/images");
+  ASSERT_TRUE(train) << train.error().message;
+  EXPECT_EQ(train.value().images.size(), 6000u);
+  EXPECT_EQ(train.value().caption_count(), 30000u);
+}
+
 }  // namespace glimpse::data

@@ -56,6 +56,12 @@ Result<Dataset> load_coco_captions(const std::string& json_path, const std::stri
 Result<Dataset> load_karpathy(const std::string& json_path, const std::string& image_dir,
                               const std::string& split);
 
+// Flickr8k: the token file (IMAGE.jpg#N<TAB>caption per line) and a split list (one image name
+// per line, e.g. Flickr_8k.devImages.txt). Images keep the split list's order; ids are their
+// line numbers (from 0). Each malformed line is an error naming the file and the line.
+Result<Dataset> load_flickr8k(const std::string& token_file, const std::string& split_file,
+                              const std::string& image_dir);
+
 // VQA v2 questions + annotations. Image paths come from `coco_images_json` ("images" list of a
 // COCO file) when not empty, else from `image_pattern` with "{id}" replaced by the image id
 // (e.g. "COCO_val2014_{id:012}.jpg" is written "COCO_val2014_{id012}.jpg": {idN} zero-pads to N).
