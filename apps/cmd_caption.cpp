@@ -143,10 +143,7 @@ void add_caption_command(CLI::App& app, CommonOptions& common, Action& action) {
       json results = json::array();
       for (size_t n = 0; n < o->inputs.size(); ++n) {
         const std::string& path = o->inputs[n];
-        auto img = [&] {
-          QuietStderr quiet;
-          return vision::load_image(path, common.image_limits);
-        }();
+        auto img = load_image_quietly(path, common.image_limits);
         if (!img) {
           status = report_error(img.error().message);
           continue;
@@ -202,10 +199,7 @@ void add_ask_command(CLI::App& app, CommonOptions& common, Action& action) {
       if (!model)
         return report_error(model.error().message);
       const auto& m = *model.value();
-      auto img = [&] {
-        QuietStderr quiet;
-        return vision::load_image(path, common.image_limits);
-      }();
+      auto img = load_image_quietly(path, common.image_limits);
       if (!img)
         return report_error(img.error().message);
       int status = 0;

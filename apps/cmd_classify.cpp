@@ -53,10 +53,7 @@ void add_classify_command(CLI::App& app, CommonOptions& common, Action& action) 
       int status = 0;
       nlohmann::json results = nlohmann::json::array();
       for (const auto& path : opts->images) {
-        auto img = [&] {
-          QuietStderr quiet;
-          return vision::load_image(path, common.image_limits);
-        }();
+        auto img = load_image_quietly(path, common.image_limits);
         if (!img) {
           status = report_error(img.error().message);
           continue;

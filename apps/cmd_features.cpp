@@ -66,10 +66,7 @@ void add_features_command(CLI::App& app, CommonOptions& common, Action& action) 
         const size_t end = std::min(images.size(), start + static_cast<size_t>(o->batch_size));
         std::vector<cv::Mat> batch;
         for (size_t i = start; i < end; ++i) {
-          auto img = [&] {
-            QuietStderr quiet;
-            return vision::load_image(images[i].path, common.image_limits);
-          }();
+          auto img = load_image_quietly(images[i].path, common.image_limits);
           if (!img)
             return report_error(img.error().message);
           batch.push_back(img.value());

@@ -112,4 +112,9 @@ QuietStderr::~QuietStderr() {
   }
 }
 
+Result<cv::Mat> load_image_quietly(const std::string& path, const vision::ImageLimits& limits) {
+  QuietStderr quiet;
+  return vision::load_image(path, limits);
+}
+
 }  // namespace glimpse::app

@@ -59,6 +59,9 @@ class QuietStderr {
   int saved_ = -1;
 };
 
+// vision::load_image with the decoders' own stderr output muted (see QuietStderr).
+Result<cv::Mat> load_image_quietly(const std::string& path, const vision::ImageLimits& limits);
+
 void add_classify_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_score_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_world_command(CLI::App& app, CommonOptions& common, Action& action);
