@@ -80,6 +80,17 @@ TEST_F(WebApp, ServesThePageAndHeadWithoutBody) {
   res = call(*app_, get("/", http::verb::head));
   EXPECT_EQ(res.result(), http::status::ok);
   EXPECT_TRUE(res.body().empty());
+  EXPECT_EQ(res[http::field::content_length], std::to_string(page_html().size()));
+  // Every route that takes HEAD: the GET's headers and no body (a body would corrupt the
+  // kept-alive connection).
+  for (const char* target : {"/healthz", "/examples/one.png"}) {
+    const auto got = call(*app_, get(target));
+    const auto headed = call(*app_, get(target, http::verb::head));
+    EXPECT_EQ(headed.result(), http::status::ok) << target;
+    EXPECT_TRUE(headed.body().empty()) << target;
+    EXPECT_EQ(headed[http::field::content_length], std::to_string(got.body().size())) << target;
+    EXPECT_EQ(headed[http::field::content_type], got[http::field::content_type]) << target;
+  }
 }
 
 TEST_F(WebApp, HealthModelsAndExamples) {

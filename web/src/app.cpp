@@ -8,12 +8,12 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
+#include <tuple>
 
+#include "glimpse/core/file_util.h"
 #include "glimpse/vision/image_decode.h"
 #include "glimpse/web/multipart.h"
 
@@ -52,12 +52,6 @@ http::status status_of(ErrorCode code) {
       break;
   }
   return http::status::internal_server_error;
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 int hex_value(char c) {
@@ -164,14 +158,25 @@ json result_json(const fusion::ServiceResult& r) {
           {"cache_hit", r.cache_hit}};
 }
 
-Response json_response(http::status status, const json& body, unsigned version, bool keep_alive) {
+Response respond(http::status status, const std::string& content_type, std::string body,
+                 const std::string& cache_control, unsigned version, bool keep_alive) {
   Response res{status, version};
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-store");
+  res.set(http::field::content_type, content_type);
+  if (!cache_control.empty())
+    res.set(http::field::cache_control, cache_control);
   res.keep_alive(keep_alive);
-  res.body() = body.dump();
+  res.body() = std::move(body);
   res.prepare_payload();
   return res;
+}
+
+Response json_response(http::status status, const json& body, unsigned version, bool keep_alive) {
+  return respond(status, "application/json", body.dump(), "no-store", version, keep_alive);
+}
+
+// The parameters caption and ask take, besides the image.
+bool is_field(const std::string& name) {
+  return name == "question" || name == "beam" || name == "max_len" || name == "model";
 }
 
 bool safe_example_name(const std::string& name) {
@@ -183,7 +188,7 @@ bool safe_example_name(const std::string& name) {
 }
 
 std::string content_type_of(const std::string& name) {
-  const auto ext = lower(fs::path(name).extension().string());
+  const auto ext = ascii_lower(fs::path(name).extension().string());
   if (ext == ".png")
     return "image/png";
   if (ext == ".jpg" || ext == ".jpeg")
@@ -247,7 +252,9 @@ void App::handle_request(Request req, std::function<void(Response)> done) {
   };
   const bool is_example = path.rfind("/examples/", 0) == 0;
   const std::string route = kRoutes.count(path) != 0 ? path : (is_example ? "/examples" : "other");
-  auto finish = [this, route, t0, done = std::move(done)](Response res) {
+  auto finish = [this, route, t0, head, done = std::move(done)](Response res) {
+    if (head)  // the headers a GET would get, Content-Length included, and no body
+      res.body().clear();
     metrics_.record(route, static_cast<int>(res.result_int()),
                     std::chrono::duration<double>(Clock::now() - t0).count());
     done(std::move(res));
@@ -267,16 +274,9 @@ void App::handle_request(Request req, std::function<void(Response)> done) {
     const auto names = example_names();
     if (!safe_example_name(name) || std::find(names.begin(), names.end(), name) == names.end())
       return refuse(http::status::not_found, "no example named '" + name.substr(0, 100) + "'");
-    std::ifstream f(fs::path(options_.examples_dir) / name, std::ios::binary);
-    std::ostringstream bytes;
-    bytes << f.rdbuf();
-    Response res{http::status::ok, version};
-    res.set(http::field::content_type, content_type_of(name));
-    res.set(http::field::cache_control, "max-age=3600");
-    res.keep_alive(keep_alive);
-    res.body() = head ? std::string() : bytes.str();
-    res.prepare_payload();
-    return finish(std::move(res));
+    return finish(respond(http::status::ok, content_type_of(name),
+                          core::read_file((fs::path(options_.examples_dir) / name).string()),
+                          "max-age=3600", version, keep_alive));
   }
 
   auto it = kRoutes.find(path);
@@ -296,17 +296,9 @@ void App::handle_request(Request req, std::function<void(Response)> done) {
     return finish(std::move(res));
   }
 
-  if (path == "/") {
-    Response res{http::status::ok, version};
-    res.set(http::field::content_type, "text/html; charset=utf-8");
-    res.set(http::field::cache_control, "no-cache");
-    res.keep_alive(keep_alive);
-    res.body() = page_html();
-    res.prepare_payload();
-    if (head)
-      res.body().clear();
-    return finish(std::move(res));
-  }
+  if (path == "/")
+    return finish(respond(http::status::ok, "text/html; charset=utf-8", page_html(), "no-cache",
+                          version, keep_alive));
   if (path == "/healthz")
     return finish(json_response(http::status::ok,
                                 {{"status", "ok"}, {"models", service_.models().size()}}, version,
@@ -320,12 +312,8 @@ void App::handle_request(Request req, std::function<void(Response)> done) {
     g.cache_misses = c.misses;
     g.cache_entries = c.entries;
     g.cache_bytes = c.bytes;
-    Response res{http::status::ok, version};
-    res.set(http::field::content_type, "text/plain; version=0.0.4");
-    res.keep_alive(keep_alive);
-    res.body() = metrics_.render(g);
-    res.prepare_payload();
-    return finish(std::move(res));
+    return finish(respond(http::status::ok, "text/plain; version=0.0.4", metrics_.render(g), "",
+                          version, keep_alive));
   }
   if (path == "/api/v1/models") {
     json models = json::array();
@@ -359,10 +347,12 @@ void App::handle_request(Request req, std::function<void(Response)> done) {
       list.push_back({{"name", n}, {"url", "/examples/" + n}});
     return finish(json_response(http::status::ok, {{"examples", list}}, version, keep_alive));
   }
-  infer(req, path == "/api/v1/ask", std::move(finish));
+  const std::string query = qpos == std::string::npos ? "" : target.substr(qpos + 1);
+  infer(std::move(req), query, path == "/api/v1/ask", std::move(finish));
 }
 
-void App::infer(const Request& req, bool ask, std::function<void(Response)> finish) {
+void App::infer(Request req, const std::string& query_string, bool ask,
+                std::function<void(Response)> finish) {
   const auto t0 = Clock::now();
   const unsigned version = req.version();
   const bool keep_alive = req.keep_alive();
@@ -376,17 +366,14 @@ void App::infer(const Request& req, bool ask, std::function<void(Response)> fini
                               L.max_body_bytes));
 
   // Fields from the query string, then (multipart) from the form.
-  const std::string target(req.target());
-  const auto qpos = target.find('?');
-  auto query = parse_query(qpos == std::string::npos ? std::string_view()
-                                                     : std::string_view(target).substr(qpos + 1));
+  auto query = parse_query(query_string);
   if (!query)
     return refuse(http::status::bad_request, "the query string has a malformed %-escape");
   std::map<std::string, std::string> fields = *query;
   std::string image_bytes;
-  const std::string content_type = lower(std::string(req[http::field::content_type]));
+  const std::string raw_type(req[http::field::content_type]);
+  const std::string content_type = ascii_lower(raw_type);
   if (content_type.rfind("multipart/form-data", 0) == 0) {
-    const std::string raw_type(req[http::field::content_type]);
     auto boundary = multipart_boundary(raw_type);
     if (!boundary)
       return refuse(http::status::bad_request, boundary.error().message);
@@ -396,7 +383,7 @@ void App::infer(const Request& req, bool ask, std::function<void(Response)> fini
     for (auto& [name, part] : parts.value()) {
       if (name == "image")
         image_bytes = std::move(part.data);
-      else if (name == "question" || name == "beam" || name == "max_len" || name == "model")
+      else if (is_field(name))
         fields[name] = std::move(part.data);
       else
         return refuse(http::status::unprocessable_entity,
@@ -407,7 +394,7 @@ void App::infer(const Request& req, bool ask, std::function<void(Response)> fini
       return refuse(http::status::unprocessable_entity,
                     "no image: send it in the multipart field 'image'");
   } else if (content_type.rfind("image/", 0) == 0) {
-    image_bytes = req.body();
+    image_bytes = std::move(req.body());
     if (image_bytes.empty())
       return refuse(http::status::unprocessable_entity, "the image body is empty");
   } else {
@@ -417,7 +404,7 @@ void App::infer(const Request& req, bool ask, std::function<void(Response)> fini
                       content_type.substr(0, 60) + "'");
   }
   for (const auto& [name, value] : *query)
-    if (name != "question" && name != "beam" && name != "max_len" && name != "model")
+    if (!is_field(name))
       return refuse(http::status::unprocessable_entity,
                     "unknown parameter '" + name.substr(0, 40) +
                         "'; the parameters are question, beam, max_len and model");
@@ -429,17 +416,14 @@ void App::infer(const Request& req, bool ask, std::function<void(Response)> fini
                   "no model named '" + r.model.substr(0, 100) + "'; GET /api/v1/models lists them");
   r.beam = 1;
   r.max_len = 20;
-  if (fields.count("beam") != 0) {
-    auto v = int_field("beam", fields["beam"], 1, L.max_beam);
+  for (auto [name, most, into] :
+       {std::tuple{"beam", L.max_beam, &r.beam}, std::tuple{"max_len", L.max_len, &r.max_len}}) {
+    if (fields.count(name) == 0)
+      continue;
+    auto v = int_field(name, fields[name], 1, most);
     if (auto* bad = std::get_if<Refusal>(&v))
       return refuse(bad->status, bad->message);
-    r.beam = std::get<int>(v);
-  }
-  if (fields.count("max_len") != 0) {
-    auto v = int_field("max_len", fields["max_len"], 1, L.max_len);
-    if (auto* bad = std::get_if<Refusal>(&v))
-      return refuse(bad->status, bad->message);
-    r.max_len = std::get<int>(v);
+    *into = std::get<int>(v);
   }
   if (ask) {
     if (fields.count("question") == 0 ||
@@ -487,7 +471,7 @@ void App::infer(const Request& req, bool ask, std::function<void(Response)> fini
     const auto& s = result.value();
     json body = meta;
     body.update(result_json(s));
-    if (!s.unknown_words.empty() || meta.contains("question"))
+    if (meta.contains("question"))
       body["unknown_words"] = s.unknown_words;
     const auto now = Clock::now();
     body["timings_ms"] = {

@@ -7,13 +7,6 @@ namespace glimpse::web {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
     s.remove_prefix(1);
@@ -30,7 +23,7 @@ std::string parameter(std::string_view header_value, std::string_view name) {
     // A quoted value may hold ';'.
     const size_t eq = header_value.find('=', pos);
     if (eq != std::string_view::npos && eq < semi) {
-      const auto key = lower(trim(header_value.substr(pos, eq - pos)));
+      const auto key = ascii_lower(trim(header_value.substr(pos, eq - pos)));
       size_t v = eq + 1;
       while (v < header_value.size() && header_value[v] == ' ')
         ++v;
@@ -63,9 +56,16 @@ ErrorInfo malformed(const std::string& what) {
 
 }  // namespace
 
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
 Result<std::string> multipart_boundary(std::string_view content_type) {
   const auto semi = content_type.find(';');
-  if (lower(trim(content_type.substr(0, semi))) != "multipart/form-data")
+  if (ascii_lower(trim(content_type.substr(0, semi))) != "multipart/form-data")
     return ErrorInfo{ErrorCode::kUnsupported, "not multipart/form-data"};
   auto b = semi == std::string_view::npos ? std::string()
                                           : parameter(content_type.substr(semi + 1), "boundary");
@@ -103,11 +103,11 @@ Result<std::map<std::string, FormPart>> parse_multipart(std::string_view body,
       const size_t colon = line.find(':');
       if (colon == std::string_view::npos)
         return malformed("a part header has no ':'");
-      const auto key = lower(trim(line.substr(0, colon)));
+      const auto key = ascii_lower(trim(line.substr(0, colon)));
       const auto value = trim(line.substr(colon + 1));
       if (key == "content-disposition") {
         has_disposition = true;
-        if (lower(trim(value.substr(0, value.find(';')))) != "form-data")
+        if (ascii_lower(trim(value.substr(0, value.find(';')))) != "form-data")
           return malformed("a part's Content-Disposition is not form-data");
         const auto semi = value.find(';');
         if (semi != std::string_view::npos) {
@@ -115,7 +115,7 @@ Result<std::map<std::string, FormPart>> parse_multipart(std::string_view body,
           part.filename = parameter(value.substr(semi + 1), "filename");
         }
       } else if (key == "content-type") {
-        part.content_type = lower(value);
+        part.content_type = ascii_lower(value);
       }
     }
     if (!has_disposition || name.empty())

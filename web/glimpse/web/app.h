@@ -59,7 +59,8 @@ class App {
                                  unsigned version = 11, bool keep_alive = false);
 
  private:
-  void infer(const Request& request, bool ask, std::function<void(Response)> done);
+  void infer(Request request, const std::string& query_string, bool ask,
+             std::function<void(Response)> done);
   std::vector<std::string> example_names() const;
   fusion::Service& service_;
   Batcher& batcher_;

@@ -15,6 +15,9 @@ struct FormPart {
   std::string data;
 };
 
+// ASCII lower case, for header names and media types (which compare case-insensitively).
+std::string ascii_lower(std::string_view s);
+
 // The boundary parameter of a multipart/form-data Content-Type, or an error saying what is wrong.
 Result<std::string> multipart_boundary(std::string_view content_type);
 
