@@ -213,10 +213,7 @@ void add_ask_command(CLI::App& app, CommonOptions& common, Action& action) {
         }
         const double seconds = seconds_since(t0);
         const auto& pred = p.value();
-        std::vector<std::string> unknown;
-        for (const auto& w : text::tokenize(questions[n]))
-          if (m.vocabulary().id(w) == text::kUnk)
-            unknown.push_back(w);
+        const auto unknown = m.unknown_words(questions[n]);
         if (o->json) {
           auto j = prediction_json(pred, seconds);
           j["image"] = path;

@@ -135,6 +135,14 @@ Result<std::vector<int64_t>> CaptionModel::question_prefix(const std::string& qu
   return p;
 }
 
+std::vector<std::string> CaptionModel::unknown_words(const std::string& question) const {
+  std::vector<std::string> out;
+  for (const auto& w : text::tokenize(question))
+    if (vocab_.id(w) == text::kUnk)
+      out.push_back(w);
+  return out;
+}
+
 Result<std::vector<Prediction>> CaptionModel::generate(
     const std::vector<cv::Mat>& images, const std::vector<std::vector<int64_t>>& prefixes,
     const GenerateOptions& o) const {

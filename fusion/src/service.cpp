@@ -8,7 +8,6 @@
 #include <unordered_map>
 
 #include "glimpse/fusion/caption_model.h"
-#include "glimpse/text/tokenizer.h"
 
 namespace glimpse::fusion {
 
@@ -163,6 +162,8 @@ std::vector<Result<ServiceResult>> Service::Impl::run(const std::vector<ServiceR
   }
   for (const auto& [key, members] : groups) {
     const auto& model = *models.at(std::get<0>(key));
+    const auto& info = *std::find_if(infos.begin(), infos.end(),
+                                     [&](const auto& i) { return i.name == std::get<0>(key); });
     GenerateOptions go;
     go.beam = std::get<1>(key);
     go.max_len = std::get<2>(key);
@@ -188,27 +189,26 @@ std::vector<Result<ServiceResult>> Service::Impl::run(const std::vector<ServiceR
     // Features: from the cache, else encoded together (each distinct image once).
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<torch::Tensor> rows(ok.size());
-    std::vector<bool> hit(ok.size(), false);
+    std::vector<int64_t> source(ok.size(), -1);  // row of to_encode; -1: from the cache
     std::vector<cv::Mat> to_encode;
-    std::vector<std::string> to_encode_keys;
-    std::map<std::string, size_t> pending;  // cache key -> index in to_encode
+    std::map<std::string, int64_t> pending;  // cache key -> row of to_encode
     for (size_t k = 0; k < ok.size(); ++k) {
       const auto& r = requests[ok[k]];
       const std::string cache_key = r.model + "\n" + r.image_key;
       if (!r.image_key.empty()) {
         if (auto f = cache.get(cache_key)) {
           rows[k] = *f;
-          hit[k] = true;
           continue;
         }
-        if (pending.count(cache_key) != 0)
+        const auto [at, added] = pending.emplace(cache_key, to_encode.size());
+        if (!added) {
+          source[k] = at->second;
           continue;
-        pending[cache_key] = to_encode.size();
+        }
       }
+      source[k] = static_cast<int64_t>(to_encode.size());
       to_encode.push_back(r.image);
-      to_encode_keys.push_back(r.image_key.empty() ? std::string() : cache_key);
     }
-    int grid_h = 0, grid_w = 0;
     if (!to_encode.empty()) {
       auto e = model.encode(to_encode);
       if (!e) {
@@ -216,41 +216,22 @@ std::vector<Result<ServiceResult>> Service::Impl::run(const std::vector<ServiceR
           out[i] = e.error();
         continue;
       }
-      grid_h = static_cast<int>(e.value().grid_h);
-      grid_w = static_cast<int>(e.value().grid_w);
-      size_t next_unkeyed = 0;
-      std::vector<size_t> unkeyed;
-      for (size_t u = 0; u < to_encode.size(); ++u) {
-        if (to_encode_keys[u].empty())
-          unkeyed.push_back(u);
-        else
-          cache.put(to_encode_keys[u], e.value().features[static_cast<int64_t>(u)].clone());
-      }
-      for (size_t k = 0; k < ok.size(); ++k) {
-        if (hit[k])
-          continue;
-        const auto& r = requests[ok[k]];
-        const size_t u = r.image_key.empty() ? unkeyed[next_unkeyed++]
-                                             : pending.at(r.model + "\n" + r.image_key);
-        rows[k] = e.value().features[static_cast<int64_t>(u)];  // [N, C]
-      }
+      const auto& features = e.value().features;  // [U, N, C]
+      for (const auto& [cache_key, u] : pending)
+        cache.put(cache_key, features[u].clone());
+      for (size_t k = 0; k < ok.size(); ++k)
+        if (source[k] >= 0)
+          rows[k] = features[source[k]];  // [N, C]
     }
     const double encode_ms = ms_since(t0);
-    if (grid_h == 0) {  // every image came from the cache: the model's grid
-      for (const auto& info : infos)
-        if (info.name == std::get<0>(key)) {
-          grid_h = info.grid_h;
-          grid_w = info.grid_w;
-        }
-    }
     const auto t1 = std::chrono::steady_clock::now();
     EncodedImages batch;
     {
       torch::InferenceMode guard;
       batch.features = torch::stack(rows);  // [B, N, C]
     }
-    batch.grid_h = grid_h;
-    batch.grid_w = grid_w;
+    batch.grid_h = info.grid_h;  // the model's grid, whether features were cached or not
+    batch.grid_w = info.grid_w;
     auto preds = model.generate(batch, prefixes, go);
     const double decode_ms = ms_since(t1);
     if (!preds) {
@@ -267,9 +248,7 @@ std::vector<Result<ServiceResult>> Service::Impl::run(const std::vector<ServiceR
       s.log_probs = p.log_probs;
       s.finished = p.finished;
       if (r.question)
-        for (const auto& w : text::tokenize(*r.question))
-          if (model.vocabulary().id(w) == text::kUnk)
-            s.unknown_words.push_back(w);
+        s.unknown_words = model.unknown_words(*r.question);
       const auto a = p.attention.to(torch::kFloat).contiguous();  // [T, L, H, gh, gw]
       s.layers = static_cast<int>(a.size(1));
       s.heads = static_cast<int>(a.size(2));
@@ -279,8 +258,8 @@ std::vector<Result<ServiceResult>> Service::Impl::run(const std::vector<ServiceR
       const int64_t per_word = a.numel() / std::max<int64_t>(1, a.size(0));
       const int64_t words = std::min<int64_t>(a.size(0), static_cast<int64_t>(p.words.size()));
       s.attention.assign(a.data_ptr<float>(), a.data_ptr<float>() + words * per_word);
-      s.cache_hit = hit[k];
-      s.encode_ms = hit[k] ? 0.0 : encode_ms;
+      s.cache_hit = source[k] < 0;
+      s.encode_ms = s.cache_hit ? 0.0 : encode_ms;
       s.decode_ms = decode_ms;
       out[ok[k]] = std::move(s);
     }

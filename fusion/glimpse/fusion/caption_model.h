@@ -91,6 +91,8 @@ class CaptionModel {
   // Token prefixes for the two tasks; question words outside the vocabulary become <unk>.
   std::vector<int64_t> caption_prefix() const;
   Result<std::vector<int64_t>> question_prefix(const std::string& question, int max_tokens) const;
+  // The question's words this model does not know (they read as <unk>), in order.
+  std::vector<std::string> unknown_words(const std::string& question) const;
 
   const ModelConfig& config() const { return config_; }
   // Facts saved with the model: training data, command and time, dev figures.
