@@ -174,7 +174,7 @@ void add_compare_command(CLI::App& app, CommonOptions& /*common*/, Action& actio
         const auto& ev = e.value();
         const std::string row = fmt::format(
             "| {} | {:.2f}% | {:.4f} | {:.4f} | {:.4f} ({:.4f}) | {:.0f} | {} |\n", v,
-            100 * ev.vqa_accuracy, ev.bleu4, ev.cider_d, ev.caption_attention, ev.caption_uniform,
+            100 * ev.vqa_accuracy, ev.bleu4(), ev.cider_d, ev.caption_attention, ev.caption_uniform,
             1000 * r.value().step_seconds / std::max<int64_t>(1, r.value().steps_this_run),
             r.value().steps);
         table += row;

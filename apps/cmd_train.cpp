@@ -65,7 +65,7 @@ class ProgressPrinter {
     std::cout << fmt::format(
                      "epoch {} dev: VQA accuracy {:.2f}%  BLEU-4 {:.4f}  CIDEr-D {:.4f}  ({} "
                      "images, {} questions){}",
-                     epoch, 100 * r.vqa_accuracy, r.bleu4, r.cider_d, r.images, r.questions,
+                     epoch, 100 * r.vqa_accuracy, r.bleu4(), r.cider_d, r.images, r.questions,
                      best ? "  best so far: saved" : "")
               << "\n"
               << std::flush;
@@ -191,7 +191,7 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
           "trained {} steps in {}; best epoch {}: dev VQA accuracy {:.2f}%, BLEU-4 {:.4f}, "
           "CIDEr-D {:.4f}; model written to {}\n",
           rep.steps, clock_text(rep.seconds), rep.best_epoch, 100 * rep.best.vqa_accuracy,
-          rep.best.bleu4, rep.best.cider_d, t.out);
+          rep.best.bleu4(), rep.best.cider_d, t.out);
       return 0;
     };
   });

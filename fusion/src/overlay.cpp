@@ -38,7 +38,9 @@ cv::Rect cell_rect(const cv::Rect2d& view, int r, int c, int gh, int gw) {
   return {x0, y0, std::max(1, x1 - x0), std::max(1, y1 - y0)};
 }
 
-cv::Mat coverage_impl(cv::Size grid, cv::Size image, const vision::PreprocessOptions& pre,
+}  // namespace
+
+cv::Mat cell_coverage(cv::Size grid, cv::Size image, const vision::PreprocessOptions& pre,
                       const std::vector<cv::Rect>& boxes) {
   if (grid.width < 1 || grid.height < 1 || image.width < 1 || image.height < 1)
     throw Error(ErrorCode::kInvalidArgument, "cell coverage needs a non-empty grid and image");
@@ -64,14 +66,28 @@ cv::Mat coverage_impl(cv::Size grid, cv::Size image, const vision::PreprocessOpt
   return out;
 }
 
-double mass_inside_impl(const cv::Mat& map, cv::Size image, const vision::PreprocessOptions& pre,
-                        const std::vector<cv::Rect>& boxes) {
+double mass_inside(const cv::Mat& map, const cv::Mat& coverage) {
   if (map.empty() || map.type() != CV_32F)
     throw Error(ErrorCode::kInvalidArgument, "attention map must be a non-empty CV_32F grid");
-  const cv::Mat cover = coverage_impl(map.size(), image, pre, boxes);
+  if (coverage.size() != map.size() || coverage.type() != CV_32F)
+    throw Error(ErrorCode::kInvalidArgument, "coverage must be a CV_32F grid of the map's size");
   const double total = cv::sum(map)[0];
-  return total > 0 ? map.dot(cover) / total : 0.0;
+  return total > 0 ? map.dot(coverage) / total : 0.0;
 }
+
+double mass_inside(const cv::Mat& map, cv::Size image, const vision::PreprocessOptions& pre,
+                   const std::vector<cv::Rect>& boxes) {
+  if (map.empty() || map.type() != CV_32F)
+    throw Error(ErrorCode::kInvalidArgument, "attention map must be a non-empty CV_32F grid");
+  return mass_inside(map, cell_coverage(map.size(), image, pre, boxes));
+}
+
+double uniform_mass_inside(cv::Size grid, cv::Size image, const vision::PreprocessOptions& pre,
+                           const std::vector<cv::Rect>& boxes) {
+  return mass_inside(cv::Mat(grid, CV_32F, cv::Scalar(1.0f)), image, pre, boxes);
+}
+
+namespace {
 
 cv::Mat label_strip(const std::string& text, int width, int height) {
   cv::Mat strip(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
@@ -124,21 +140,6 @@ cv::Mat word_attention(const Prediction& p, size_t t, int layer, int head) {
   m = m.contiguous();
   return cv::Mat(static_cast<int>(m.size(0)), static_cast<int>(m.size(1)), CV_32F, m.data_ptr())
       .clone();
-}
-
-cv::Mat cell_coverage(cv::Size grid, cv::Size image, const vision::PreprocessOptions& pre,
-                      const std::vector<cv::Rect>& boxes) {
-  return coverage_impl(grid, image, pre, boxes);
-}
-
-double mass_inside(const cv::Mat& map, cv::Size image, const vision::PreprocessOptions& pre,
-                   const std::vector<cv::Rect>& boxes) {
-  return mass_inside_impl(map, image, pre, boxes);
-}
-
-double uniform_mass_inside(cv::Size grid, cv::Size image, const vision::PreprocessOptions& pre,
-                           const std::vector<cv::Rect>& boxes) {
-  return mass_inside_impl(cv::Mat(grid, CV_32F, cv::Scalar(1.0f)), image, pre, boxes);
 }
 
 std::vector<std::string> colormap_names() {

@@ -25,7 +25,7 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 double EvalReport::selection() const {
-  return vqa_accuracy + bleu4;
+  return vqa_accuracy + bleu4();
 }
 
 double learning_rate(const TrainOptions& o, int64_t step, int64_t total) {
@@ -103,7 +103,7 @@ void save_checkpoint(const std::string& dir, const fusion::CaptionModel& model,
                                {"best_report",
                                 {{"images", p.best_report.images},
                                  {"questions", p.best_report.questions},
-                                 {"bleu4", p.best_report.bleu4},
+                                 {"bleu4", p.best_report.bleu4()},
                                  {"cider_d", p.best_report.cider_d},
                                  {"vqa_accuracy", p.best_report.vqa_accuracy}}},
                                {"run", p.run},
@@ -127,26 +127,14 @@ std::string latest_checkpoint(const std::string& dir) {
   return (fs::path(dir) / core::read_file(latest)).string();
 }
 
-std::vector<std::string> words_of(const std::string& s) {
-  return text::tokenize(s);
-}
-
 }  // namespace
 
 std::optional<cv::Rect> referent(const std::vector<std::string>& words, size_t t,
                                  const std::vector<data::CaptionEntry>& references) {
+  // Split as training splits them, so word_boxes line up with the words.
   std::vector<std::vector<std::string>> ref_words;
-  for (const auto& r : references) {
-    std::vector<std::string> w;
-    for (size_t s = 0, e; s <= r.text.size(); s = e + 1) {
-      e = r.text.find(' ', s);
-      if (e == std::string::npos)
-        e = r.text.size();
-      if (e > s)
-        w.push_back(r.text.substr(s, e - s));
-    }
-    ref_words.push_back(std::move(w));
-  }
+  for (const auto& r : references)
+    ref_words.push_back(text::tokenize(r.text));
   // Windows around t by growing size, the words after t first (adjectives come before nouns).
   for (size_t size = 0; size <= 3; ++size)
     for (size_t left = 0; left <= size; ++left) {
@@ -228,9 +216,10 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
             }
             if (boxes.empty())
               continue;
-            const double in =
-                fusion::mass_inside(fusion::word_attention(preds[k], t), size, pre, boxes);
-            const double uniform = fusion::uniform_mass_inside(grid, size, pre, boxes);
+            const cv::Mat cover = fusion::cell_coverage(grid, size, pre, boxes);
+            const double in = fusion::mass_inside(fusion::word_attention(preds[k], t), cover);
+            const double uniform =
+                fusion::mass_inside(cv::Mat(grid, CV_32F, cv::Scalar(1.0f)), cover);
             if (p.caption) {
               r.caption_attention += in;
               r.caption_uniform += uniform;
@@ -287,7 +276,6 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
     flush();
     if (!cands.empty()) {
       const auto s = text::score_captions(cands, refs);
-      r.bleu4 = s.bleu[3];
       for (size_t b = 0; b < 4; ++b)
         r.bleu[b] = s.bleu[b];
       r.rouge_l = s.rouge_l;
@@ -317,6 +305,9 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     if (!o.captions && !o.questions)
       throw Error(ErrorCode::kInvalidArgument, "train on captions, questions or both");
     const auto t0 = std::chrono::steady_clock::now();
+    auto elapsed = [&] {  // seconds of this run
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
     const std::string ckpt_dir = o.checkpoint_dir.empty() ? o.out + ".ckpt" : o.checkpoint_dir;
     const std::string log_path = o.log.empty() ? o.out + ".log.jsonl" : o.log;
     data::Dataset train_set = data::load_world_folder(o.train_dir, o.train_split).take();
@@ -345,7 +336,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       const json& b = st["best_report"];
       pos.best_report.images = b["images"];
       pos.best_report.questions = b["questions"];
-      pos.best_report.bleu4 = b["bleu4"];
+      pos.best_report.bleu[3] = b["bleu4"];
       pos.best_report.cider_d = b["cider_d"];
       pos.best_report.vqa_accuracy = b["vqa_accuracy"];
       const json& was = st["run"];
@@ -362,11 +353,11 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       for (const auto& img : train_set.images) {
         if (o.captions)
           for (const auto& c : img.captions)
-            sentences.push_back(words_of(c.text));
+            sentences.push_back(text::tokenize(c.text));
         if (o.questions)
           for (const auto& q : img.questions) {
-            sentences.push_back(words_of(q.question));
-            sentences.push_back(words_of(q.answer));
+            sentences.push_back(text::tokenize(q.question));
+            sentences.push_back(text::tokenize(q.answer));
           }
       }
       config.vocabulary = text::Vocabulary::build(sentences, o.min_count).words();
@@ -418,7 +409,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       std::vector<std::vector<cv::Rect>> seen;
       if (o.captions)
         for (const auto& c : img.captions) {
-          const auto words = words_of(c.text);
+          const auto words = text::tokenize(c.text);
           per_image[i].push_back(text::caption_sequence(vocab, words));
           supervised[i].emplace_back();
           if (supervise && c.word_boxes.size() == words.size())
@@ -430,8 +421,8 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         }
       if (o.questions)
         for (const auto& q : img.questions) {
-          const auto answer = words_of(q.answer);
-          per_image[i].push_back(text::qa_sequence(vocab, words_of(q.question), answer));
+          const auto answer = text::tokenize(q.answer);
+          per_image[i].push_back(text::qa_sequence(vocab, text::tokenize(q.question), answer));
           supervised[i].emplace_back();
           if (supervise && !q.boxes.empty())
             for (size_t w = 0; w < answer.size(); ++w)
@@ -582,15 +573,12 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           on_progress(p);
         const bool stop = o.stop_after_steps > 0 && run_steps >= o.stop_after_steps;
         if (stop || (o.checkpoint_every > 0 && pos.global_step % o.checkpoint_every == 0))
-          save_checkpoint(
-              ckpt_dir, *model, opt, pos,
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          save_checkpoint(ckpt_dir, *model, opt, pos, elapsed());
         if (stop) {
           report.steps = pos.global_step;
           report.epochs_done = epoch;
           report.stopped_early = true;
-          report.seconds =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          report.seconds = elapsed();
           return report;
         }
       }
@@ -600,7 +588,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       eo.max_images = o.eval_images;
       const EvalReport ev = evaluate(*model, dev_set, eo).take();
       log << json{{"epoch", epoch + 1},
-                  {"dev_bleu4", ev.bleu4},
+                  {"dev_bleu4", ev.bleu4()},
                   {"dev_cider_d", ev.cider_d},
                   {"dev_vqa_accuracy", ev.vqa_accuracy},
                   {"dev_images", ev.images}}
@@ -613,32 +601,27 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         pos.best_epoch = epoch + 1;
         report.best = ev;
         pos.best_report = ev;
-        model->set_metrics({{"dev_bleu4", ev.bleu4},
+        model->set_metrics({{"dev_bleu4", ev.bleu4()},
                             {"dev_cider_d", ev.cider_d},
                             {"dev_vqa_accuracy", ev.vqa_accuracy}});
         model->set_training_fact("command", o.command);
         model->set_training_fact("epoch",
                                  std::to_string(epoch + 1) + " of " + std::to_string(o.epochs));
-        model->set_training_fact(
-            "seconds",
-            std::to_string(static_cast<int64_t>(
-                pos.seconds +
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())));
+        model->set_training_fact("seconds",
+                                 std::to_string(static_cast<int64_t>(pos.seconds + elapsed())));
         model->save(o.out, /*fp16=*/true).throw_if_error();
       }
       if (on_epoch)
         on_epoch(epoch + 1, ev, better);
       pos.epoch = epoch + 1;
       pos.step_in_epoch = 0;
-      save_checkpoint(ckpt_dir, *model, opt, pos,
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      save_checkpoint(ckpt_dir, *model, opt, pos, elapsed());
       report.epochs_done = epoch + 1;
     }
     report.steps = pos.global_step;
     report.best_epoch = pos.best_epoch;
     report.best = pos.best_report;
-    report.seconds =
-        pos.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    report.seconds = pos.seconds + elapsed();
     return report;
   });
 }

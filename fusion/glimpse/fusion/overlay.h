@@ -35,6 +35,10 @@ cv::Mat cell_coverage(cv::Size grid, cv::Size image, const vision::PreprocessOpt
 double mass_inside(const cv::Mat& map, cv::Size image, const vision::PreprocessOptions& pre,
                    const std::vector<cv::Rect>& boxes);
 
+// The same share with the coverage given (from cell_coverage), when one coverage serves several
+// maps.
+double mass_inside(const cv::Mat& map, const cv::Mat& coverage);
+
 // The same share for uniform attention: the baseline attention correctness is compared with.
 double uniform_mass_inside(cv::Size grid, cv::Size image, const vision::PreprocessOptions& pre,
                            const std::vector<cv::Rect>& boxes);

@@ -61,8 +61,9 @@ double learning_rate(const TrainOptions& options, int64_t step, int64_t total);
 
 struct EvalReport {
   int images = 0, questions = 0;
-  double bleu4 = 0, cider_d = 0, vqa_accuracy = 0;
+  double cider_d = 0, vqa_accuracy = 0;
   std::array<double, 4> bleu{};  // BLEU-1..4
+  double bleu4() const { return bleu[3]; }
   double rouge_l = 0;
   // VQA accuracy by question family (the shapes world's), else by answer type (VQA v2's):
   // accuracy and question count.
