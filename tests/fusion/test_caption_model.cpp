@@ -8,38 +8,14 @@
 #include "glimpse/core/safetensors.h"
 #include "glimpse/text/vocabulary.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace glimpse::fusion {
 namespace {
 
 using glimpse::testing::TempDir;
 
-ModelConfig tiny(const std::string& decoder, const std::string& attention) {
-  ModelConfig c;
-  c.encoder = "small_cnn";
-  c.small_cnn.width = 4;
-  c.small_cnn.depth = 2;
-  c.small_cnn.grid_h = c.small_cnn.grid_w = 3;
-  c.decoder = decoder;
-  c.lstm.embed_dim = 8;
-  c.lstm.hidden_dim = 8;
-  c.lstm.attention_dim = 8;
-  c.lstm.attention = attention;
-  c.transformer.d_model = 8;
-  c.transformer.layers = 2;
-  c.transformer.heads = 2;
-  c.transformer.ffn_dim = 16;
-  c.transformer.max_len = 40;
-  c.transformer.cross_attention = attention;
-  c.image.width = c.image.height = 32;
-  c.vocabulary = text::Vocabulary().words();
-  for (const char* w :
-       {"a", "red", "circle", "blue", "square", "what", "colour", "is", "the", "yes", "no"})
-    c.vocabulary.push_back(w);
-  c.training = {{"data", "none: a test model"}};
-  c.metrics = {{"bleu4", 0.0}};
-  return c;
-}
+using glimpse::testing::tiny_model_config;
 
 cv::Mat picture(int seed) {
   cv::Mat m(40, 50, CV_8UC3);
@@ -53,7 +29,7 @@ class TinyModels : public ::testing::TestWithParam<std::pair<std::string, std::s
  protected:
   std::shared_ptr<CaptionModel> make() const {
     torch::manual_seed(5);
-    auto m = CaptionModel::create(tiny(GetParam().first, GetParam().second));
+    auto m = CaptionModel::create(tiny_model_config(GetParam().first, GetParam().second));
     EXPECT_TRUE(m.ok()) << m.error().message;
     return std::move(m).take();
   }
@@ -161,7 +137,7 @@ class BadModelFiles : public ::testing::Test {
  protected:
   void SetUp() override {
     torch::manual_seed(1);
-    model_ = CaptionModel::create(tiny("lstm", "additive")).take();
+    model_ = CaptionModel::create(tiny_model_config("lstm", "additive")).take();
     ASSERT_TRUE(model_->save(dir_.file("good.safetensors")).ok());
     good_ = core::read_file(dir_.file("good.safetensors"));
   }
@@ -230,7 +206,7 @@ TEST_F(BadModelFiles, MissingFile) {
 }
 
 TEST(CaptionModel, RefusesEmptyAndOverlongQuestions) {
-  auto model = CaptionModel::create(tiny("lstm", "additive")).take();
+  auto model = CaptionModel::create(tiny_model_config("lstm", "additive")).take();
   auto e = model->answer(picture(0), " ?! ", GenerateOptions{});
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.error().message, "the question is empty; ask something");

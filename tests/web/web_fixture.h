@@ -15,28 +15,13 @@
 #include "glimpse/vision/image_decode.h"
 #include "glimpse/web/app.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace glimpse::web::testing {
 
 inline fusion::ModelConfig tiny_transformer() {
-  fusion::ModelConfig c;
-  c.encoder = "small_cnn";
-  c.small_cnn.width = 4;
-  c.small_cnn.depth = 2;
-  c.small_cnn.grid_h = c.small_cnn.grid_w = 3;
-  c.decoder = "transformer";
-  c.transformer.d_model = 8;
-  c.transformer.layers = 2;
-  c.transformer.heads = 2;
-  c.transformer.ffn_dim = 16;
-  c.transformer.max_len = 64;
-  c.transformer.cross_attention = "cross:2";
-  c.image.width = c.image.height = 32;
-  c.vocabulary = text::Vocabulary().words();
-  for (const char* w :
-       {"a", "red", "circle", "blue", "square", "what", "colour", "is", "the", "yes", "no"})
-    c.vocabulary.push_back(w);
-  c.training = {{"data", "none: a test model"}};
+  auto c = glimpse::testing::tiny_model_config("transformer", "cross:2");
+  c.transformer.max_len = 64;  // room for long questions
   return c;
 }
 
