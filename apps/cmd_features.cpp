@@ -1,6 +1,7 @@
 // glimpse features: run the frozen MobileNetV2 backbone once over a dataset split and store the
 // grid features in a feature cache (data/feature_cache.h) for decoder training.
 #include <fmt/format.h>
+#include <opencv2/core.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -22,6 +23,7 @@ struct FeaturesOptions {
   std::string out;
   std::string weights;
   int batch_size = 16;
+  bool mirror = false;
 };
 
 }  // namespace
@@ -43,6 +45,8 @@ void add_features_command(CLI::App& app, CommonOptions& common, Action& action) 
   cmd->add_option("--batch-size", o->batch_size, "Images encoded at once")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  cmd->add_flag("--mirror", o->mirror,
+                "Encode the left-right mirrored images (flip augmentation for glimpse train)");
   add_image_limit_flags(*cmd, common);
   cmd->callback([o, &common, &action] {
     action = [o, &common]() -> int {
@@ -69,6 +73,8 @@ void add_features_command(CLI::App& app, CommonOptions& common, Action& action) 
           auto img = load_image_quietly(images[i].path, common.image_limits);
           if (!img)
             return report_error(img.error().message);
+          if (o->mirror)
+            cv::flip(img.value(), img.value(), 1);
           batch.push_back(img.value());
         }
         auto g = model.encode(vision::to_batch(batch, pre));  // [B, N, C]
@@ -76,7 +82,7 @@ void add_features_command(CLI::App& app, CommonOptions& common, Action& action) 
           writer = std::make_unique<data::FeatureCacheWriter>(
               o->out,
               data::FeatureCacheInfo{fmt::format("mobilenet_v2@{}x{}", pre.width, pre.height),
-                                     g.grid_h, g.grid_w, g.features.size(2)});
+                                     g.grid_h, g.grid_w, g.features.size(2), o->mirror});
         for (size_t i = start; i < end; ++i) {
           const auto key = std::filesystem::path(images[i].path).filename().string();
           if (auto s = writer->add(key, g.features[static_cast<int64_t>(i - start)]); !s)

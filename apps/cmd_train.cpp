@@ -85,15 +85,32 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
       "train", "Train a model that captions images and answers questions about them");
   cmd->add_option("--data", to.train_dir,
                   "Dataset folder in the layout glimpse world writes (captions_<split>.json, "
-                  "questions_<split>.json, annotations_<split>.json, images/)")
-      ->required();
+                  "questions_<split>.json, annotations_<split>.json, images/)");
+  cmd->add_option("--flickr8k", to.flickr8k_dir,
+                  "Or a Flickr8k folder: captions.txt, <split>_images.txt and images/");
+  cmd->add_option("--features", to.features,
+                  "Feature caches of the training split (glimpse features; give a --mirror one "
+                  "too for flip augmentation): trains the decoder on the frozen backbone's "
+                  "features")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--dev-features", to.dev_features,
+                  "Feature cache of the dev split, for the evaluation after every epoch")
+      ->check(CLI::ExistingFile);
+  to.backbone_weights = shared_dir() + "/models/mobilenet_v2_imagenet.safetensors";
+  cmd->add_option("--backbone-weights", to.backbone_weights,
+                  "mobilenet_v2: the ImageNet weights the encoder starts from")
+      ->capture_default_str();
+  cmd->add_option("--max-caption-words", to.max_caption_words,
+                  "Train on captions of at most this many words (0 = all)")
+      ->check(CLI::Range(0, 1000));
   cmd->add_option("--train-split", to.train_split, "Split to train on");
   cmd->add_option("--dev", to.dev_dir, "Dataset folder of the dev split (default: --data)");
   cmd->add_option("--dev-split", to.dev_split, "Split evaluated after every epoch");
   cmd->add_option("--out", to.out, "The best model (by dev VQA accuracy + BLEU-4) is written here");
   cmd->add_option("--checkpoint-dir", to.checkpoint_dir, "Checkpoints (default: OUT.ckpt)");
   cmd->add_option("--log", to.log, "JSONL log of every figure (default: OUT.log.jsonl)");
-  cmd->add_option("--encoder", mo.encoder, "Image encoder")->check(CLI::IsMember({"small_cnn"}));
+  cmd->add_option("--encoder", mo.encoder, "Image encoder")
+      ->check(CLI::IsMember({"small_cnn", "mobilenet_v2"}));
   cmd->add_option("--cnn-width", mo.small_cnn.width, "small_cnn: channels of the first stage")
       ->check(CLI::Range(4, 512));
   cmd->add_option("--cnn-depth", mo.small_cnn.depth, "small_cnn: stages, each halving the size")

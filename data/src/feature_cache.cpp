@@ -88,6 +88,7 @@ Status FeatureCacheWriter::finish() {
                           {"grid_h", info_.grid_h},
                           {"grid_w", info_.grid_w},
                           {"channels", info_.channels},
+                          {"mirrored", info_.mirrored},
                           {"keys", keys_}};
     const std::string text = trailer.dump();
     const std::uint64_t offset =
@@ -154,6 +155,7 @@ Result<std::shared_ptr<FeatureCache>> FeatureCache::open(const std::string& path
       c->info_.grid_h = t.at("grid_h").get<int64_t>();
       c->info_.grid_w = t.at("grid_w").get<int64_t>();
       c->info_.channels = t.at("channels").get<int64_t>();
+      c->info_.mirrored = t.value("mirrored", false);
       c->keys_ = t.at("keys").get<std::vector<std::string>>();
     } catch (const json::exception& e) {
       corrupt(path, std::string("its trailer is not valid (") + e.what() + ")");

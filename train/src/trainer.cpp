@@ -10,6 +10,7 @@
 #include <random>
 
 #include "glimpse/core/file_util.h"
+#include "glimpse/core/safetensors.h"
 #include "glimpse/fusion/overlay.h"
 #include "glimpse/text/caption_metrics.h"
 #include "glimpse/text/decoder.h"
@@ -17,6 +18,8 @@
 #include "glimpse/text/tokenizer.h"
 #include "glimpse/text/vqa_accuracy.h"
 #include "glimpse/vision/image_decode.h"
+#include "glimpse/vision/imagenet.h"
+#include "glimpse/vision/mobilenet_v2.h"
 #include "glimpse/vision/preprocess.h"
 
 namespace glimpse::train {
@@ -25,7 +28,7 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 double EvalReport::selection() const {
-  return vqa_accuracy + bleu4();
+  return questions == 0 ? cider_d : vqa_accuracy + bleu4();
 }
 
 double learning_rate(const TrainOptions& o, int64_t step, int64_t total) {
@@ -77,7 +80,37 @@ json run_options(const TrainOptions& o) {
               {"captions", o.captions},
               {"questions", o.questions},
               {"train_dir", o.train_dir},
+              {"flickr8k_dir", o.flickr8k_dir},
+              {"features", o.features},
+              {"max_caption_words", o.max_caption_words},
               {"train_split", o.train_split}};
+}
+
+data::Dataset load_split(const TrainOptions& o, const std::string& dir, const std::string& split) {
+  if (!o.flickr8k_dir.empty())
+    return data::load_flickr8k(dir + "/captions.txt", dir + "/" + split + "_images.txt",
+                               dir + "/images")
+        .take();
+  return data::load_world_folder(dir, split).take();
+}
+
+std::string image_key(const std::string& path) {
+  return fs::path(path).filename().string();
+}
+
+// The cache row of every image of `ds`, or an error naming the first image it lacks.
+std::vector<size_t> cache_rows(const data::FeatureCache& cache, const std::string& which,
+                               const data::Dataset& ds, size_t n) {
+  std::vector<size_t> rows(n);
+  for (size_t i = 0; i < n; ++i) {
+    const auto row = cache.index_of(image_key(ds.images[i].path));
+    if (!row)
+      throw Error(ErrorCode::kNotFound, "the feature cache " + which + " has no features of '" +
+                                            image_key(ds.images[i].path) +
+                                            "': make it from the same split with glimpse features");
+    rows[i] = *row;
+  }
+  return rows;
 }
 
 void save_checkpoint(const std::string& dir, const fusion::CaptionModel& model,
@@ -128,6 +161,15 @@ std::string latest_checkpoint(const std::string& dir) {
 }
 
 }  // namespace
+
+std::vector<std::string> mirrored_words(std::vector<std::string> words) {
+  for (auto& w : words)
+    if (w == "left")
+      w = "right";
+    else if (w == "right")
+      w = "left";
+  return words;
+}
 
 std::optional<cv::Rect> referent(const std::vector<std::string>& words, size_t t,
                                  const std::vector<data::CaptionEntry>& references) {
@@ -196,10 +238,31 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
       size_t image, question;
     };
     std::vector<Pending> pending;
+    const bool cached = o.features != nullptr;
+    std::vector<size_t> rows;
+    if (cached) {
+      const auto& info = o.features->info();
+      if (info.channels != model.net().encoder->channels())
+        throw Error(ErrorCode::kInvalidArgument,
+                    "the feature cache has " + std::to_string(info.channels) +
+                        " channels per cell but the model's encoder gives " +
+                        std::to_string(model.net().encoder->channels()));
+      rows = cache_rows(*o.features, "given for evaluation", ds, n);
+    }
+    std::vector<size_t> pending_rows;
     auto flush = [&] {
       if (imgs.empty())
         return;
-      auto preds = model.generate(imgs, prefixes, g).take();
+      std::vector<fusion::Prediction> preds;
+      if (cached) {
+        fusion::EncodedImages encoded;
+        encoded.features = o.features->gather(pending_rows);
+        encoded.grid_h = o.features->info().grid_h;
+        encoded.grid_w = o.features->info().grid_w;
+        preds = model.generate(encoded, prefixes, g).take();
+      } else {
+        preds = model.generate(imgs, prefixes, g).take();
+      }
       for (size_t k = 0; k < preds.size(); ++k) {
         const auto& p = pending[k];
         if (o.attention) {
@@ -250,13 +313,21 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
       imgs.clear();
       prefixes.clear();
       pending.clear();
+      pending_rows.clear();
     };
     for (size_t i = 0; i < n; ++i) {
       const auto& img = ds.images[i];
-      const cv::Mat full = vision::load_image(img.path).take();
-      sizes[i] = full.size();
-      const cv::Mat rgb = vision::resize_for_model(full, pre);
+      cv::Mat rgb;
+      if (cached) {
+        sizes[i] = cv::Size(pre.width, pre.height);
+        rgb = cv::Mat(1, 1, CV_8UC3);  // stands for row rows[i]; never encoded
+      } else {
+        const cv::Mat full = vision::load_image(img.path).take();
+        sizes[i] = full.size();
+        rgb = vision::resize_for_model(full, pre);
+      }
       if (!img.captions.empty()) {
+        pending_rows.push_back(cached ? rows[i] : 0);
         imgs.push_back(rgb);
         prefixes.push_back(model.caption_prefix());
         pending.push_back({true, i, 0});
@@ -265,6 +336,7 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
         auto prefix = model.question_prefix(img.questions[q].question, 64);
         if (!prefix)
           continue;
+        pending_rows.push_back(cached ? rows[i] : 0);
         imgs.push_back(rgb);
         prefixes.push_back(prefix.value());
         pending.push_back({false, i, q});
@@ -310,11 +382,31 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     };
     const std::string ckpt_dir = o.checkpoint_dir.empty() ? o.out + ".ckpt" : o.checkpoint_dir;
     const std::string log_path = o.log.empty() ? o.out + ".log.jsonl" : o.log;
-    data::Dataset train_set = data::load_world_folder(o.train_dir, o.train_split).take();
+    if (o.train_dir.empty() == o.flickr8k_dir.empty())
+      throw Error(ErrorCode::kInvalidArgument,
+                  "give one training set: a glimpse world folder (--data) or a Flickr8k folder "
+                  "(--flickr8k)");
+    const std::string train_root = o.flickr8k_dir.empty() ? o.train_dir : o.flickr8k_dir;
+    data::Dataset train_set = load_split(o, train_root, o.train_split);
     if (o.max_train_images > 0 && train_set.images.size() > static_cast<size_t>(o.max_train_images))
       train_set.images.resize(static_cast<size_t>(o.max_train_images));
     const data::Dataset dev_set =
-        data::load_world_folder(o.dev_dir.empty() ? o.train_dir : o.dev_dir, o.dev_split).take();
+        load_split(o, o.dev_dir.empty() ? train_root : o.dev_dir, o.dev_split);
+    const bool cached = !o.features.empty();
+    if (cached && config.encoder != "mobilenet_v2")
+      throw Error(ErrorCode::kInvalidArgument,
+                  "feature caches are MobileNetV2 features: train them with --encoder "
+                  "mobilenet_v2");
+    if (cached && config.mobilenet_trainable_from < vision::MobileNetV2::kBlocks)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "feature caches hold a frozen backbone's output: they cannot train its blocks "
+                  "(fine-tune from the images, without --features)");
+    if (cached && o.attention_supervision > 0)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "attention supervision needs object boxes and images, not feature caches");
+    if (!o.dev_features.empty() && !cached)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--dev-features goes with --features (the training split's caches)");
 
     // The model: from the latest checkpoint, or new with a vocabulary from the training data.
     std::shared_ptr<fusion::CaptionModel> model;
@@ -361,9 +453,30 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           }
       }
       config.vocabulary = text::Vocabulary::build(sentences, o.min_count).words();
-      config.training["data"] = o.train_dir + " (" + o.train_split + ")";
+      config.training["data"] = train_root + " (" + o.train_split + ")";
+      std::optional<core::SafetensorsFile> backbone;
+      if (config.encoder == "mobilenet_v2") {
+        if (o.backbone_weights.empty())
+          throw Error(ErrorCode::kInvalidArgument,
+                      "a mobilenet_v2 encoder starts from ImageNet weights: give their file");
+        backbone = core::SafetensorsFile::open(o.backbone_weights).take();
+        config.image = vision::preprocess_from_metadata(*backbone).take();
+        const fs::path license =
+            fs::path(o.backbone_weights).parent_path() / "LICENSE.mobilenet_v2";
+        config.notice =
+            "The image encoder's weights derive from Google's MobileNetV2 ImageNet weights "
+            "(mobilenet_v2_1.0_224), licensed under the Apache License, Version 2.0 "
+            "(http://www.apache.org/licenses/LICENSE-2.0); the decoder was trained by glimpse.";
+        if (fs::exists(license))
+          config.notice += "\n\n" + core::read_file(license.string());
+      }
       torch::manual_seed(o.seed);
       model = fusion::CaptionModel::create(config).take();
+      if (backbone) {
+        auto& mobilenet = dynamic_cast<vision::MobileNetV2&>(*model->net().encoder);
+        if (auto st = mobilenet.load(*backbone); !st)
+          throw Error(st.error().code, "'" + o.backbone_weights + "': " + st.error().message);
+      }
     }
     auto& net = model->net();
     const auto& vocab = model->vocabulary();
@@ -372,7 +485,41 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     std::vector<cv::Mat> images;
     std::vector<cv::Size> sizes;
     images.reserve(train_set.images.size());
+    // Or their features, from each cache (a view of the split: plain or mirrored).
+    struct View {
+      std::shared_ptr<data::FeatureCache> cache;
+      std::vector<size_t> rows;  // per training image
+    };
+    std::vector<View> views;
+    bool any_mirrored = false;
+    const std::string backbone_name = "mobilenet_v2@" +
+                                      std::to_string(model->config().image.width) + "x" +
+                                      std::to_string(model->config().image.height);
+    for (const auto& path : o.features) {
+      View v;
+      v.cache = data::FeatureCache::open(path).take();
+      const auto& info = v.cache->info();
+      if (info.backbone != backbone_name || info.channels != net.encoder->channels())
+        throw Error(ErrorCode::kInvalidArgument,
+                    "the feature cache '" + path + "' holds " + info.backbone + " features (" +
+                        std::to_string(info.channels) + " channels), not the model's " +
+                        backbone_name + " (" + std::to_string(net.encoder->channels()) + ")");
+      v.rows = cache_rows(*v.cache, "'" + path + "'", train_set, train_set.images.size());
+      any_mirrored = any_mirrored || info.mirrored;
+      views.push_back(std::move(v));
+    }
+    std::shared_ptr<data::FeatureCache> dev_cache;
+    if (!o.dev_features.empty()) {
+      dev_cache = data::FeatureCache::open(o.dev_features).take();
+      if (dev_cache->info().backbone != backbone_name || dev_cache->info().mirrored)
+        throw Error(ErrorCode::kInvalidArgument,
+                    "the dev feature cache '" + o.dev_features + "' holds " +
+                        (dev_cache->info().mirrored ? "mirrored " : "") +
+                        dev_cache->info().backbone + " features, not the model's " + backbone_name);
+    }
     for (const auto& img : train_set.images) {
+      if (cached)
+        break;
       const cv::Mat full = vision::load_image(img.path).take();
       sizes.push_back(full.size());
       images.push_back(vision::resize_for_model(full, model->config().image));
@@ -403,6 +550,8 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     // image once. An epoch shuffles the images (the order depends only on seed and epoch) and
     // cuts them into steps of at least batch_size sequences.
     std::vector<std::vector<text::Sequence>> per_image(train_set.images.size());
+    std::vector<std::vector<text::Sequence>> per_image_mirrored(
+        any_mirrored ? train_set.images.size() : 0);
     size_t sequences = 0;
     for (size_t i = 0; i < train_set.images.size(); ++i) {
       const auto& img = train_set.images[i];
@@ -410,7 +559,11 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       if (o.captions)
         for (const auto& c : img.captions) {
           const auto words = text::tokenize(c.text);
+          if (o.max_caption_words > 0 && words.size() > static_cast<size_t>(o.max_caption_words))
+            continue;
           per_image[i].push_back(text::caption_sequence(vocab, words));
+          if (any_mirrored)
+            per_image_mirrored[i].push_back(text::caption_sequence(vocab, mirrored_words(words)));
           supervised[i].emplace_back();
           if (supervise && c.word_boxes.size() == words.size())
             for (size_t w = 0; w < words.size(); ++w)
@@ -423,6 +576,9 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         for (const auto& q : img.questions) {
           const auto answer = text::tokenize(q.answer);
           per_image[i].push_back(text::qa_sequence(vocab, text::tokenize(q.question), answer));
+          if (any_mirrored)
+            per_image_mirrored[i].push_back(text::qa_sequence(
+                vocab, mirrored_words(text::tokenize(q.question)), mirrored_words(answer)));
           supervised[i].emplace_back();
           if (supervise && !q.boxes.empty())
             for (size_t w = 0; w < answer.size(); ++w)
@@ -499,22 +655,42 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         std::vector<text::Sequence> seqs;
         std::vector<int64_t> sup_row, sup_pos;
         std::vector<torch::Tensor> sup_target;
+        std::vector<torch::Tensor> batch_features;
         for (size_t i : steps[static_cast<size_t>(step)]) {
-          for (size_t q = 0; q < per_image[i].size(); ++q) {
+          bool mirrored = false;
+          if (cached) {
+            const size_t v = mix(mix(o.seed, static_cast<uint64_t>(epoch)), i) % views.size();
+            batch_features.push_back(views[v].cache->get(views[v].rows[i]));
+            mirrored = views[v].cache->info().mirrored;
+          } else {
+            batch_images.push_back(images[i]);
+          }
+          const auto& sequences_of = mirrored ? per_image_mirrored[i] : per_image[i];
+          for (size_t q = 0; q < sequences_of.size(); ++q) {
             for (const auto& [position, k] : supervised[i][q]) {
               sup_row.push_back(static_cast<int64_t>(seqs.size()));
               sup_pos.push_back(position);
               sup_target.push_back(targets[i][k]);
             }
-            seqs.push_back(per_image[i][q]);
-            image_index.push_back(static_cast<int64_t>(batch_images.size()));
+            seqs.push_back(sequences_of[q]);
+            image_index.push_back(
+                static_cast<int64_t>(cached ? batch_features.size() - 1 : batch_images.size() - 1));
           }
-          batch_images.push_back(images[i]);
         }
         net.train();
         const auto batch = text::collate(seqs);
-        auto out = net.forward(vision::to_batch(batch_images, model->config().image),
-                               torch::tensor(image_index, torch::kLong), batch.input);
+        const auto index = torch::tensor(image_index, torch::kLong);
+        text::DecoderOutput out;
+        if (cached) {
+          text::AttentionContext grid_of;
+          grid_of.grid_h = views[0].cache->info().grid_h;
+          grid_of.grid_w = views[0].cache->info().grid_w;
+          out = net.decoder->forward(torch::stack(batch_features).index_select(0, index), grid_of,
+                                     batch.input);
+        } else {
+          out = net.forward(vision::to_batch(batch_images, model->config().image), index,
+                            batch.input);
+        }
         auto loss = text::masked_cross_entropy(out.logits, batch.target, batch.loss_mask);
         if (lstm && o.doubly_stochastic > 0)
           loss = loss + o.doubly_stochastic *
@@ -586,11 +762,11 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       net.eval();
       EvalOptions eo;
       eo.max_images = o.eval_images;
+      eo.features = dev_cache;
       const EvalReport ev = evaluate(*model, dev_set, eo).take();
-      log << json{{"epoch", epoch + 1},
-                  {"dev_bleu4", ev.bleu4()},
-                  {"dev_cider_d", ev.cider_d},
-                  {"dev_vqa_accuracy", ev.vqa_accuracy},
+      log << json{{"epoch", epoch + 1},        {"dev_bleu", ev.bleu},
+                  {"dev_rouge_l", ev.rouge_l}, {"dev_bleu4", ev.bleu4()},
+                  {"dev_cider_d", ev.cider_d}, {"dev_vqa_accuracy", ev.vqa_accuracy},
                   {"dev_images", ev.images}}
                  .dump()
           << "\n";

@@ -30,6 +30,7 @@ namespace glimpse::data {
 struct FeatureCacheInfo {
   std::string backbone;  // what made the features, e.g. "mobilenet_v2@224"; checked on use
   int64_t grid_h = 0, grid_w = 0, channels = 0;
+  bool mirrored = false;  // features of the left-right mirrored images (flip augmentation)
 };
 
 class FeatureCacheWriter {

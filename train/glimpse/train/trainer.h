@@ -12,12 +12,14 @@
 #include <array>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "glimpse/core/error.h"
 #include "glimpse/data/datasets.h"
+#include "glimpse/data/feature_cache.h"
 #include "glimpse/fusion/caption_model.h"
 
 namespace glimpse::train {
@@ -25,9 +27,11 @@ namespace glimpse::train {
 struct TrainOptions {
   std::string
       train_dir;  // a world-layout folder (captions_/questions_/annotations_<split>.json, images/)
+  // Or a Flickr8k folder (captions.txt, <split>_images.txt, images/), as ../shared has it.
+  std::string flickr8k_dir;
   std::string train_split = "train";
   int max_train_images = 0;  // train on the first N images only (0 = all)
-  std::string dev_dir;       // default: train_dir
+  std::string dev_dir;       // default: train_dir (or flickr8k_dir)
   std::string dev_split = "dev";
   std::string out = "model.safetensors";
   std::string checkpoint_dir;  // default: out + ".ckpt"
@@ -50,7 +54,17 @@ struct TrainOptions {
   int checkpoint_every = 200;  // steps (and at every epoch end)
   int eval_images = 300;       // dev images used by the per-epoch evaluation
   bool resume = false;
-  std::string command;  // recorded in the model file
+  // Feature caches of the training split (glimpse features): the decoder trains on them with
+  // the backbone frozen, and no image is decoded. A cache of mirrored images (features --mirror)
+  // is flip augmentation: each epoch every image reads one of the caches, chosen from (seed,
+  // epoch, image), with "left" and "right" swapped in its captions when mirrored.
+  std::vector<std::string> features;
+  std::string dev_features;  // the dev split's cache, for the per-epoch evaluation
+  // MobileNetV2 ImageNet weights (with their preprocessing metadata) a new mobilenet_v2 encoder
+  // starts from; a LICENSE.mobilenet_v2 beside them goes into the model's notice.
+  std::string backbone_weights;
+  int max_caption_words = 0;  // train on captions of at most this many words (0 = all)
+  std::string command;        // recorded in the model file
   // Stop (as if killed, after a checkpoint) after this many steps of this run; 0 = run to the end.
   int stop_after_steps = 0;
 };
@@ -75,7 +89,9 @@ struct EvalReport {
   int caption_words = 0, answer_words = 0;
   double caption_attention = 0, caption_uniform = 0;
   double answer_attention = 0, answer_uniform = 0;
-  double selection() const;  // what "best" means: VQA accuracy + BLEU-4 (each in [0, 1])
+  // What "best" means: VQA accuracy + BLEU-4 (each in [0, 1]); CIDEr-D when there are no
+  // questions (captioning alone, as captioners are compared).
+  double selection() const;
 };
 
 struct Progress {
@@ -108,7 +124,14 @@ struct EvalOptions {
   int batch_size = 32;     // sequences generated together
   int beam = 1;
   int max_len = 20;
+  // The dataset's encoder features (glimpse features), read instead of decoding and encoding
+  // each image; images are found by file name.
+  std::shared_ptr<const data::FeatureCache> features;
 };
+
+// The words of a caption or question as they read for the mirrored image: "left" and "right"
+// trade places (flip augmentation).
+std::vector<std::string> mirrored_words(std::vector<std::string> words);
 
 // The object word t of a caption refers to, read off the reference captions' word boxes: the
 // box every reference gives the same word in the same context, where the context is the
