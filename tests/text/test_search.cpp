@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "glimpse/core/error.h"
 #include "glimpse/text/vocabulary.h"
 #include "text/tiny_decoders.h"
@@ -65,7 +68,11 @@ TEST_P(BothDecoders, ReturnedLogProbsAndMapsAreThoseOfTheReturnedTokens) {
     seq.insert(seq.end(), h.tokens.begin(), h.tokens.end());
     auto input = torch::tensor(std::vector<int64_t>(seq.begin(), seq.end() - 1)).unsqueeze(0);
     auto full = dec->forward(features.narrow(0, i, 1), grid(), input);
-    auto logp = torch::log_softmax(full.logits[0], -1);  // [L, V]
+    // Over what the search may write: words and <eos>.
+    auto logits = full.logits[0].clone();
+    for (int64_t id : {kPad, kBos, kUnk, kCaption, kQuestion, kAnswer})
+      logits.select(-1, id).fill_(-std::numeric_limits<float>::infinity());
+    auto logp = torch::log_softmax(logits, -1);  // [L, V]
     ASSERT_EQ(h.attention.size(0), static_cast<int64_t>(h.tokens.size()));
     for (size_t t = 0; t < h.tokens.size(); ++t) {
       EXPECT_NEAR(h.log_probs[t], logp[1 + t][h.tokens[t]].item<float>(), 1e-4)
@@ -102,6 +109,28 @@ TEST_P(BothDecoders, AHypothesisThatNeverEndsStopsAtTheLengthLimit) {
       EXPECT_FALSE(h.finished);
       EXPECT_EQ(std::count(h.tokens.begin(), h.tokens.end(), kEos), 0);
       EXPECT_EQ(h.attention.size(0), 7);
+    }
+  }
+}
+
+TEST_P(BothDecoders, NeverWritesUnknownPaddingOrTaskTokensEvenWhenMostLikely) {
+  auto dec = make(GetParam(), 10);
+  torch::NoGradGuard g;
+  for (auto& p : dec->named_parameters())
+    if (p.key() == "fc.bias" || p.key() == "out.bias")
+      for (int64_t id : {kPad, kBos, kUnk, kCaption, kQuestion, kAnswer})
+        p.value()[id] = 1e3;
+  auto features = torch::randn({2, kGrid * kGrid, kFeat});
+  for (int beam : {1, 3}) {
+    SearchOptions o;
+    o.beam = beam;
+    o.max_len = 6;
+    for (const auto& h : search(*dec, features, grid(), caption_prefixes(2), o)) {
+      ASSERT_FALSE(h.tokens.empty());
+      for (int64_t tok : h.tokens)
+        EXPECT_TRUE(tok == kEos || tok > kAnswer) << "beam " << beam << " wrote token " << tok;
+      for (float lp : h.log_probs)
+        EXPECT_TRUE(std::isfinite(lp));
     }
   }
 }

@@ -44,6 +44,16 @@ Hypothesis finish(std::vector<int64_t> tokens, std::vector<float> log_probs,
   return h;
 }
 
+// The search writes words and <eos>, never <pad>, <bos>, <unk> or a task token: their logits
+// become -inf, so the log-probabilities are over what may be written.
+torch::Tensor writable(torch::Tensor logits) {
+  logits = logits.clone();
+  for (int64_t id : {kPad, kBos, kUnk, kCaption, kQuestion, kAnswer})
+    if (id < logits.size(-1))
+      logits.select(-1, id).fill_(-std::numeric_limits<float>::infinity());
+  return logits;
+}
+
 }  // namespace
 
 std::vector<Hypothesis> greedy_search(Decoder& decoder, const torch::Tensor& features,
@@ -57,9 +67,9 @@ std::vector<Hypothesis> greedy_search(Decoder& decoder, const torch::Tensor& fea
   std::vector<std::vector<torch::Tensor>> maps(b);
   std::vector<bool> done(b, false);
   for (int t = 0; t < max_len; ++t) {
-    auto logp = torch::log_softmax(out.logits, -1);  // [B, V]
-    auto [best, idx] = logp.max(-1);                 // [B]
-    auto att = stack_layers(out.attention);          // [B, layers, H, N]
+    auto logp = torch::log_softmax(writable(out.logits), -1);  // [B, V]
+    auto [best, idx] = logp.max(-1);                           // [B]
+    auto att = stack_layers(out.attention);                    // [B, layers, H, N]
     auto best_c = best.to(torch::kCPU), idx_c = idx.to(torch::kCPU);
     bool all_done = true;
     for (int64_t i = 0; i < b; ++i) {
@@ -111,7 +121,8 @@ std::vector<Hypothesis> beam_search(Decoder& decoder, const torch::Tensor& featu
   scores.select(1, 0).fill_(0.0);
 
   for (int t = 0; t < o.max_len; ++t) {
-    auto logp = torch::log_softmax(out.logits.to(torch::kFloat64), -1).to(torch::kCPU);  // [B*k, V]
+    auto logp = torch::log_softmax(writable(out.logits).to(torch::kFloat64), -1)
+                    .to(torch::kCPU);  // [B*k, V]
     const int64_t v = logp.size(1);
     auto total = (scores.view({b * k, 1}) + logp).view({b, k * v});                 // [B, k*V]
     auto [cand_scores, cand_idx] = total.topk(std::min<int64_t>(2 * k, k * v), 1);  // [B, 2k]

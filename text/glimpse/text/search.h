@@ -8,6 +8,8 @@
 //   hyps[0].attention;  // [T, layers, H, N]
 //
 // A hypothesis that never emits <eos> stops at max_len (finished = false) instead of failing.
+// Only words and <eos> are written: never <pad>, <bos>, <unk> or a task token (a caption with
+// "<unk>" in it tells the reader nothing; the model's next guess does).
 #pragma once
 
 #include <torch/torch.h>
