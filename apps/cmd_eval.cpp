@@ -14,7 +14,7 @@ namespace glimpse::app {
 namespace {
 
 struct EvalCommandOptions {
-  std::string model = kDefaultModel;
+  std::string model;  // default: the Flickr8k model on Flickr8k, else the shapes model
   std::string data;
   std::string split = "test";
   std::string coco_captions;
@@ -56,7 +56,8 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
       "Score a model on a dataset split: BLEU, ROUGE-L, CIDEr-D, VQA accuracy and "
       "attention correctness");
   cmd->add_option("--model", o->model,
-                  "Model name (a file in models/) or path of a .safetensors model file");
+                  "Model name (a file in models/) or path of a .safetensors model file "
+                  "(default: flickr8k with --flickr8k, else shapes)");
   cmd->add_option("--data", o->data, "A folder in the layout glimpse world writes");
   cmd->add_option("--split", o->split,
                   "Split to score (world folders, Flickr8k folders and Karpathy files)");
@@ -67,6 +68,9 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
                   "and images/");
   cmd->add_option("--images", o->images, "Image folder of --coco-captions or --karpathy");
   cmd->add_option("--beam", o->eval.beam, "Beam width (1 = greedy)")->check(CLI::Range(1, 20));
+  cmd->add_option("--length-penalty", o->eval.length_penalty,
+                  "Beam search: scores are divided by length^this")
+      ->check(CLI::Range(0.0, 5.0));
   cmd->add_option("--max-len", o->eval.max_len, "Most words a caption or answer may have")
       ->check(CLI::Range(1, 100));
   cmd->add_option("--max-images", o->eval.max_images, "Score only the first N images (0 = all)")
@@ -77,6 +81,8 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o, &action] {
     action = [o]() -> int {
+      if (o->model.empty())
+        o->model = o->flickr8k.empty() ? kDefaultQuestionModel : kDefaultModel;
       auto path = resolve_model(o->model);
       if (!path)
         return report_error(path.error().message);
@@ -104,10 +110,15 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
         nlohmann::json by_type = nlohmann::json::object();
         for (const auto& [type, by] : e.vqa_by_type)
           by_type[type] = {{"accuracy", by.first}, {"questions", by.second}};
-        nlohmann::json j = {{"model", path.value()},    {"images", e.images},
-                            {"questions", e.questions}, {"beam", o->eval.beam},
-                            {"bleu", e.bleu},           {"rouge_l", e.rouge_l},
-                            {"cider_d", e.cider_d},     {"vqa_accuracy", e.vqa_accuracy},
+        nlohmann::json j = {{"model", path.value()},
+                            {"images", e.images},
+                            {"questions", e.questions},
+                            {"beam", o->eval.beam},
+                            {"length_penalty", o->eval.length_penalty},
+                            {"bleu", e.bleu},
+                            {"rouge_l", e.rouge_l},
+                            {"cider_d", e.cider_d},
+                            {"vqa_accuracy", e.vqa_accuracy},
                             {"seconds", seconds}};
         if (o->eval.attention)
           j["attention_correctness"] = {
@@ -117,8 +128,11 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
         std::cout << j.dump(1) << "\n";
         return 0;
       }
-      std::cout << fmt::format("{} on {} images, {} questions; beam {}; {:.1f} s\n", path.value(),
-                               e.images, e.questions, o->eval.beam, seconds);
+      std::cout << fmt::format(
+          "{} on {} images, {} questions; beam {}{}; {:.1f} s\n", path.value(), e.images,
+          e.questions, o->eval.beam,
+          o->eval.beam > 1 ? fmt::format(" (length penalty {})", o->eval.length_penalty) : "",
+          seconds);
       if (e.questions > 0) {
         std::cout << fmt::format("  VQA accuracy           {:.2f}%\n", 100 * e.vqa_accuracy);
         for (const auto& [type, by] : e.vqa_by_type)

@@ -223,6 +223,7 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
     fusion::GenerateOptions g;
     g.beam = o.beam;
     g.max_len = o.max_len;
+    g.length_penalty = o.length_penalty;
     const size_t n = o.max_images > 0
                          ? std::min(ds.images.size(), static_cast<size_t>(o.max_images))
                          : ds.images.size();
