@@ -159,6 +159,7 @@ void add_caption_command(CLI::App& app, CommonOptions& common, Action& action) {
         if (o->json) {
           auto j = prediction_json(pred, seconds);
           j["image"] = path;
+          j["model"] = o->model;
           results.push_back(j);
         } else if (o->inputs.size() > 1) {
           std::cout << path << ": " << pred.text << "\n";
@@ -181,6 +182,7 @@ void add_caption_command(CLI::App& app, CommonOptions& common, Action& action) {
 void add_ask_command(CLI::App& app, CommonOptions& common, Action& action) {
   auto o = std::make_shared<GenerateCommandOptions>();
   o->beam = 1;
+  o->model = kDefaultQuestionModel;
   CLI::App* cmd =
       app.add_subcommand("ask", "Answer questions about an image and show where the model looked");
   cmd->add_option("image_and_questions", o->inputs, "The image file, then one or more questions")

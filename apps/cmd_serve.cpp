@@ -103,7 +103,8 @@ void add_serve_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
       if (app_options.default_model.empty()) {
         app_options.default_model = models.front().first;
         for (const auto& [name, path] : models)
-          if (name == kDefaultModel)
+          if (name ==
+              kDefaultQuestionModel)  // it captions and answers; the examples are its scenes
             app_options.default_model = name;
       } else if (!service.value()->has_model(app_options.default_model)) {
         return report_error("--default-model '" + app_options.default_model +

@@ -31,8 +31,10 @@ std::string models_dir();
 std::vector<std::string> model_names();
 // A model name (a file in models_dir()) or a path, as the path of its file.
 Result<std::string> resolve_model(const std::string& name_or_path);
-// The model commands use when --model is not given.
-inline constexpr const char* kDefaultModel = "shapes";
+// The models commands use when --model is not given: photographs are captioned by the Flickr8k
+// model; questions (which it was not trained on) go to the shapes model.
+inline constexpr const char* kDefaultModel = "flickr8k";
+inline constexpr const char* kDefaultQuestionModel = "shapes";
 
 // The command line as typed (recorded in the models glimpse trains).
 const std::string& command_line();

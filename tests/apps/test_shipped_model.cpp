@@ -13,8 +13,8 @@ using nlohmann::json;
 const std::string kExamples = std::string(GLIMPSE_SOURCE_DIR) + "/models/examples/";
 
 TEST(ShippedModel, CaptionsAndAnswersAnExampleSceneByDefault) {
-  auto r = run_glimpse(
-      {"--threads", "2", "caption", kExamples + "scene_2.png", "--beam", "1", "--json"});
+  auto r = run_glimpse({"--threads", "2", "caption", "--model", "shapes", kExamples + "scene_2.png",
+                        "--beam", "1", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json c = json::parse(r.out)[0];
   const std::string text = c["text"];
