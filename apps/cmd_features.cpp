@@ -24,6 +24,7 @@ struct FeaturesOptions {
   std::string weights;
   int batch_size = 16;
   bool mirror = false;
+  int64_t output_stride = 32;
 };
 
 }  // namespace
@@ -45,6 +46,11 @@ void add_features_command(CLI::App& app, CommonOptions& common, Action& action) 
   cmd->add_option("--batch-size", o->batch_size, "Images encoded at once")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  cmd->add_option("--output-stride", o->output_stride,
+                  "32 (a 7x7 grid at 224x224) or 16 (14x14: the same weights, the last stride "
+                  "replaced by dilation)")
+      ->check(CLI::IsMember(std::vector<int64_t>{32, 16}))
+      ->capture_default_str();
   cmd->add_flag("--mirror", o->mirror,
                 "Encode the left-right mirrored images (flip augmentation for glimpse train)");
   add_image_limit_flags(*cmd, common);
@@ -55,7 +61,7 @@ void add_features_command(CLI::App& app, CommonOptions& common, Action& action) 
                                     o->flickr8k + "/images");
       if (!ds)
         return report_error(ds.error().message);
-      auto net = vision::load_imagenet_backbone(o->weights);
+      auto net = vision::load_imagenet_backbone(o->weights, o->output_stride);
       if (!net)
         return report_error(net.error().message);
       auto& model = *net.value().model;
@@ -80,9 +86,9 @@ void add_features_command(CLI::App& app, CommonOptions& common, Action& action) 
         auto g = model.encode(vision::to_batch(batch, pre));  // [B, N, C]
         if (!writer)
           writer = std::make_unique<data::FeatureCacheWriter>(
-              o->out,
-              data::FeatureCacheInfo{fmt::format("mobilenet_v2@{}x{}", pre.width, pre.height),
-                                     g.grid_h, g.grid_w, g.features.size(2), o->mirror});
+              o->out, data::FeatureCacheInfo{vision::MobileNetV2::features_name(
+                                                 o->output_stride, pre.width, pre.height),
+                                             g.grid_h, g.grid_w, g.features.size(2), o->mirror});
         for (size_t i = start; i < end; ++i) {
           const auto key = std::filesystem::path(images[i].path).filename().string();
           if (auto s = writer->add(key, g.features[static_cast<int64_t>(i - start)]); !s)

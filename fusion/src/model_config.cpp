@@ -17,7 +17,8 @@ std::string ModelConfig::to_json() const {
                          {"grid_w", small_cnn.grid_w},
                          {"coords", small_cnn.coords}});
   else
-    j["encoder"]["trainable_from"] = mobilenet_trainable_from;
+    j["encoder"].update(
+        {{"trainable_from", mobilenet_trainable_from}, {"output_stride", mobilenet_output_stride}});
   j["decoder"] = {{"kind", decoder}};
   if (decoder == "lstm")
     j["decoder"].update({{"embed_dim", lstm.embed_dim},
@@ -94,6 +95,11 @@ Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
       }
     } else if (c.encoder == "mobilenet_v2") {
       c.mobilenet_trainable_from = get<int>(enc, "trainable_from", "encoder");
+      if (enc.contains("output_stride")) {  // models before it have stride 32
+        c.mobilenet_output_stride = get<int64_t>(enc, "output_stride", "encoder");
+        if (c.mobilenet_output_stride != 32 && c.mobilenet_output_stride != 16)
+          bad("encoder.output_stride must be 32 or 16");
+      }
     } else {
       bad("unknown encoder '" + c.encoder + "' (small_cnn or mobilenet_v2)");
     }

@@ -100,6 +100,42 @@ TEST(MobileNetV2, EncodesASevenBySevenGridAt224) {
   EXPECT_THROW(net.logits(torch::randn({1, 3, 64, 64})), Error);
 }
 
+TEST(MobileNetV2, AtOutputStride16TheEvenCellsAreTheStride32Grid) {
+  MobileNetV2Options o;
+  o.with_classifier = false;
+  MobileNetV2 coarse(o);
+  {
+    // Weights that keep the activations alive through 52 layers (the default init fades them
+    // to a constant map, where any two grids agree).
+    torch::NoGradGuard no_grad;
+    for (auto& p : coarse.named_parameters())
+      if (p.value().dim() == 4)
+        torch::nn::init::kaiming_normal_(p.value(), 0.0, torch::kFanIn);
+  }
+  o.output_stride = 16;
+  MobileNetV2 fine(o);
+  coarse.eval();
+  fine.eval();
+  auto f =
+      core::SafetensorsFile::parse(core::serialize_safetensors(core::state_dict(coarse))).take();
+  ASSERT_TRUE(fine.load(f).ok());  // the same tensors, names and shapes
+  torch::InferenceMode guard;
+  const auto x = torch::randn({2, 3, 224, 224});
+  const auto a = coarse.feature_map(x);  // [2, 1280, 7, 7]
+  const auto b = fine.feature_map(x);    // [2, 1280, 14, 14]
+  ASSERT_EQ(b.sizes(), (std::vector<int64_t>{2, 1280, 14, 14}));
+  ASSERT_GT(a.std().item<double>(), 0.1);
+  const auto even = b.slice(2, 0, 14, 2).slice(3, 0, 14, 2);  // [2, 1280, 7, 7]
+  EXPECT_LT((even - a).abs().max().item<double>(), 1e-4 * (1 + a.abs().max().item<double>()));
+  // The odd cells are new samples in between, not copies.
+  EXPECT_GT((b.slice(2, 1, 14, 2).slice(3, 1, 14, 2) - a).abs().max().item<double>(), 1e-2);
+  EXPECT_EQ(fine.encode(x).grid_h, 14);
+  EXPECT_EQ(MobileNetV2::features_name(16, 224, 224), "mobilenet_v2/16@224x224");
+  EXPECT_EQ(MobileNetV2::features_name(32, 224, 224), "mobilenet_v2@224x224");
+  o.output_stride = 8;
+  EXPECT_THROW(MobileNetV2{o}, Error);
+}
+
 TEST(MobileNetV2, CountsTheMultiplyAccumulatesOfThePaper) {
   MobileNetV2 net;
   // The paper's 300M MACs at 224x224: 299.49M in the features plus 1.28M in the classifier

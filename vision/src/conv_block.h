@@ -11,10 +11,11 @@ enum class Activation { kNone, kRelu, kRelu6 };
 class ConvBnActImpl : public torch::nn::Module {
  public:
   ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
-                Activation act)
+                Activation act, int64_t dilation = 1)
       : conv_(register_module("0", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
                                                          .stride(stride)
-                                                         .padding((kernel - 1) / 2)
+                                                         .padding(dilation * (kernel - 1) / 2)
+                                                         .dilation(dilation)
                                                          .groups(groups)
                                                          .bias(false)))),
         bn_(register_module("1", torch::nn::BatchNorm2d(out))),

@@ -56,7 +56,7 @@ Result<PreprocessOptions> preprocess_from_metadata(const core::SafetensorsFile& 
   });
 }
 
-Result<ImageNetBackbone> load_imagenet_backbone(const std::string& path) {
+Result<ImageNetBackbone> load_imagenet_backbone(const std::string& path, int64_t output_stride) {
   return catch_as_result([&] {
     auto file = core::SafetensorsFile::open(path).take();
     if (!file.contains("classifier.1.weight"))
@@ -65,6 +65,7 @@ Result<ImageNetBackbone> load_imagenet_backbone(const std::string& path) {
     ImageNetBackbone b;
     MobileNetV2Options o;
     o.num_classes = file.entries().at("classifier.1.weight").shape.at(0);
+    o.output_stride = output_stride;
     b.model = std::make_shared<MobileNetV2>(o);
     if (auto st = b.model->load(file); !st)
       throw Error(st.error().code, "'" + path + "': " + st.error().message);

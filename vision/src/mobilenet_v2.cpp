@@ -13,8 +13,9 @@ int64_t count_macs(const torch::nn::Module& module, int64_t height, int64_t widt
       const auto& o = c->options;
       const int64_t k = o.kernel_size()->at(0), s = o.stride()->at(0);
       const int64_t p = c10::get<torch::ExpandingArray<2>>(o.padding())->at(0);
-      h = (h + 2 * p - k) / s + 1;
-      w = (w + 2 * p - k) / s + 1;
+      const int64_t span = o.dilation()->at(0) * (k - 1) + 1;  // the dilated kernel's extent
+      h = (h + 2 * p - span) / s + 1;
+      w = (w + 2 * p - span) / s + 1;
       macs += h * w * o.out_channels() * (o.in_channels() / o.groups()) * k * k;
     } else if (const auto* l = m->as<torch::nn::Linear>()) {
       macs += l->options.in_features() * l->options.out_features();
@@ -31,13 +32,14 @@ using detail::ConvBnAct;
 // Expand (1x1) -> depthwise (3x3) -> project (1x1, linear), with a residual when shapes allow.
 class InvertedResidualImpl : public torch::nn::Module {
  public:
-  InvertedResidualImpl(int64_t in, int64_t out, int64_t stride, int64_t expand)
+  InvertedResidualImpl(int64_t in, int64_t out, int64_t stride, int64_t expand,
+                       int64_t dilation = 1)
       : use_residual_(stride == 1 && in == out) {
     const int64_t hidden = in * expand;
     torch::nn::Sequential conv;
     if (expand != 1)
       conv->push_back(ConvBnAct(in, hidden, 1, 1, 1, Activation::kRelu6));
-    conv->push_back(ConvBnAct(hidden, hidden, 3, stride, hidden, Activation::kRelu6));
+    conv->push_back(ConvBnAct(hidden, hidden, 3, stride, hidden, Activation::kRelu6, dilation));
     conv->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, out, 1).bias(false)));
     conv->push_back(torch::nn::BatchNorm2d(out));
     conv_ = register_module("conv", conv);
@@ -61,12 +63,25 @@ constexpr Stage kStages[] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 6
 }  // namespace
 
 MobileNetV2::MobileNetV2(const MobileNetV2Options& options) : options_(options) {
+  if (options.output_stride != 32 && options.output_stride != 16)
+    throw Error(ErrorCode::kInvalidArgument, "MobileNetV2's output stride is 32 or 16, got " +
+                                                 std::to_string(options.output_stride));
   torch::nn::Sequential f;
   f->push_back(ConvBnAct(3, 32, 3, 2, 1, Activation::kRelu6));
-  int64_t in = 32;
+  int64_t in = 32, stride = 2, dilation = 1;
   for (const auto& s : kStages) {
     for (int64_t i = 0; i < s.repeats; ++i) {
-      f->push_back(InvertedResidual(in, s.channels, i == 0 ? s.stride : 1, s.expand));
+      int64_t block_stride = i == 0 ? s.stride : 1;
+      // Algorithme à trous: past the output stride a stride-2 block keeps the resolution, and
+      // every later 3x3 is dilated to sample where the strided network would.
+      const int64_t block_dilation = dilation;
+      if (block_stride == 2 && stride == options.output_stride) {
+        block_stride = 1;
+        dilation *= 2;
+      } else {
+        stride *= block_stride;
+      }
+      f->push_back(InvertedResidual(in, s.channels, block_stride, s.expand, block_dilation));
       in = s.channels;
     }
   }
@@ -92,6 +107,12 @@ torch::Tensor MobileNetV2::feature_map(const torch::Tensor& images) {
   for (const auto& part : x.split(options_.chunk, 0))
     parts.push_back(features_->forward(part));
   return torch::cat(parts, 0);  // [B, 1280, H/32, W/32]
+}
+
+std::string MobileNetV2::features_name(int64_t output_stride, int width, int height) {
+  return std::string("mobilenet_v2") +
+         (output_stride == 32 ? "" : "/" + std::to_string(output_stride)) + "@" +
+         std::to_string(width) + "x" + std::to_string(height);
 }
 
 FeatureGrid MobileNetV2::encode(const torch::Tensor& images) {

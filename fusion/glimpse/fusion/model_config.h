@@ -20,6 +20,7 @@ struct ModelConfig {
   std::string encoder = "small_cnn";  // "small_cnn" | "mobilenet_v2"
   vision::SmallCnnOptions small_cnn;
   int mobilenet_trainable_from = 19;
+  int64_t mobilenet_output_stride = 32;         // 32, or 16 for a 14x14 grid at 224x224
   std::string decoder = "lstm";                 // "lstm" | "transformer"
   text::LstmDecoderOptions lstm;                // vocab_size and feature_dim are filled in
   text::TransformerDecoderOptions transformer;  // likewise

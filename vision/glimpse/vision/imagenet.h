@@ -32,8 +32,10 @@ struct ImageNetBackbone {
 // `normalize_mean`, `normalize_std` (comma-separated). Missing keys keep the defaults.
 Result<PreprocessOptions> preprocess_from_metadata(const core::SafetensorsFile& file);
 
-// Loads torchvision-named MobileNetV2 weights with their classifier.
-Result<ImageNetBackbone> load_imagenet_backbone(const std::string& path);
+// Loads torchvision-named MobileNetV2 weights with their classifier, built at `output_stride`
+// (32 as trained, or 16 for a grid twice as fine with the same weights).
+Result<ImageNetBackbone> load_imagenet_backbone(const std::string& path,
+                                                int64_t output_stride = 32);
 
 // Reads class names, one a line (index = line number - 1). Refuses a file whose line count is
 // not `expected` (when expected > 0).

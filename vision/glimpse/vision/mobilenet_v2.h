@@ -3,7 +3,10 @@
 // as they are: features.0 (conv 3x3/2), features.1..17 (inverted residual blocks),
 // features.18 (conv 1x1 to 1280), classifier.1 (linear to 1000 classes).
 //
-// As an encoder the grid is the output of features.18: 7x7x1280 at 224x224.
+// As an encoder the grid is the output of features.18: 7x7x1280 at 224x224, or 14x14x1280 with
+// output stride 16 (Chen et al. 2017, DeepLab: the last stride-2 block keeps the resolution and
+// the later 3x3 convolutions are dilated by 2, so the even cells of the 14x14 grid are exactly
+// the 7x7 grid's and the same weights serve both).
 #pragma once
 
 #include <torch/torch.h>
@@ -25,6 +28,7 @@ struct MobileNetV2Options {
   // Larger batches run as chunks of this many images: at 224x224 a batch of 16 no longer fits
   // in the caches and runs at half the per-image speed of a chunk of 2. 0 = never split.
   int64_t chunk = 2;
+  int64_t output_stride = 32;  // 32 (torchvision's network) or 16 (a grid twice as fine)
 };
 
 class MobileNetV2 : public Encoder {
@@ -36,8 +40,12 @@ class MobileNetV2 : public Encoder {
   int64_t channels() const override { return 1280; }
   std::string name() const override { return "mobilenet_v2"; }
   int64_t num_classes() const { return options_.with_classifier ? options_.num_classes : 0; }
+  int64_t output_stride() const { return options_.output_stride; }
+  // What a feature cache records as the features' source: "mobilenet_v2@224x224", or
+  // "mobilenet_v2/16@224x224" at output stride 16.
+  static std::string features_name(int64_t output_stride, int width, int height);
 
-  torch::Tensor feature_map(const torch::Tensor& images);  // [B, 1280, H/32, W/32]
+  torch::Tensor feature_map(const torch::Tensor& images);  // [B, 1280, H/stride, W/stride]
   torch::Tensor logits(const torch::Tensor& images);       // [B, num_classes]
 
   // Freezes features.0 .. features.<block-1>, unfreezes the rest; frozen blocks also stay in
