@@ -23,6 +23,7 @@ CaptionNet::CaptionNet(const ModelConfig& c) {
     vision::MobileNetV2Options o;
     o.with_classifier = false;
     o.trainable_from = c.mobilenet_trainable_from;
+    o.output_stride = c.mobilenet_output_stride;
     encoder = std::make_shared<vision::MobileNetV2>(o);
   }
   register_module("encoder", encoder);
@@ -60,7 +61,7 @@ text::DecoderOutput CaptionNet::forward(const torch::Tensor& images,
   text::AttentionContext grid;
   grid.grid_h = g.grid_h;
   grid.grid_w = g.grid_w;
-  return decoder->forward(g.features.index_select(0, image_index), grid, tokens);
+  return decoder->forward(g.features, image_index, grid, tokens);
 }
 
 CaptionModel::CaptionModel(ModelConfig config, text::Vocabulary vocab,

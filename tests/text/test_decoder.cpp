@@ -67,6 +67,29 @@ TEST_P(EveryDecoder, StepByStepEqualsTeacherForcing) {
   }
 }
 
+TEST_P(EveryDecoder, ImagesSharedBetweenSequencesGiveTheSameOutputs) {
+  torch::manual_seed(4);
+  auto dec = make();
+  dec->eval();
+  torch::NoGradGuard g;
+  auto images = torch::randn({2, kGrid * kGrid, kFeat});                       // [I, N, C]
+  auto index = torch::tensor(std::vector<int64_t>{1, 0, 1, 1}, torch::kLong);  // [B]
+  auto tokens = torch::randint(0, kVocab, {4, 5}, torch::kLong);
+  auto shared = dec->forward(images, index, grid(), tokens);
+  auto copied = dec->forward(images.index_select(0, index), grid(), tokens);
+  EXPECT_EQ(shared.logits.sizes(), (std::vector<int64_t>{4, 5, kVocab}));
+  EXPECT_TRUE(torch::allclose(shared.logits, copied.logits, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(shared.attention.back(), copied.attention.back(), 1e-5, 1e-5));
+  try {
+    dec->forward(images, torch::tensor(std::vector<int64_t>{0, 2, 1, 1}, torch::kLong), grid(),
+                 tokens);
+    FAIL() << "an index past the images was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "an image index is outside the 2 images given");
+  }
+  EXPECT_THROW(dec->forward(images, torch::zeros({3}, torch::kLong), grid(), tokens), Error);
+}
+
 TEST_P(EveryDecoder, EarlierPositionsDoNotSeeLaterTokens) {
   torch::manual_seed(3);
   auto dec = make();

@@ -13,12 +13,23 @@ void DecoderState::select(const torch::Tensor& index) {
 }
 
 namespace {
-void check_inputs(const torch::Tensor& features, const torch::Tensor& tokens, int64_t feature_dim,
-                  int64_t vocab) {
+void check_inputs(const torch::Tensor& features, const torch::Tensor& image_index,
+                  const torch::Tensor& tokens, int64_t feature_dim, int64_t vocab) {
   if (features.dim() != 3 || features.size(2) != feature_dim)
     throw Error(ErrorCode::kInvalidArgument,
                 "decoder expects grid features [B, N, " + std::to_string(feature_dim) + "]");
-  if (tokens.dim() != 2 || tokens.size(0) != features.size(0) ||
+  if (image_index.defined()) {
+    if (image_index.dim() != 1 || image_index.scalar_type() != torch::kLong ||
+        image_index.size(0) != tokens.size(0))
+      throw Error(ErrorCode::kInvalidArgument,
+                  "decoder expects an int64 image index [B] with one image per token row");
+    if (image_index.numel() > 0 && (image_index.min().item<int64_t>() < 0 ||
+                                    image_index.max().item<int64_t>() >= features.size(0)))
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          "an image index is outside the " + std::to_string(features.size(0)) + " images given");
+  }
+  if (tokens.dim() != 2 || (!image_index.defined() && tokens.size(0) != features.size(0)) ||
       tokens.scalar_type() != torch::kLong)
     throw Error(ErrorCode::kInvalidArgument,
                 "decoder expects int64 tokens [B, L] with the features' batch size");
@@ -48,11 +59,22 @@ LstmDecoder::LstmDecoder(const LstmDecoderOptions& o, const AttentionFactory& ma
 }
 
 DecoderState LstmDecoder::start(const torch::Tensor& features, const AttentionContext& grid) {
-  auto mean = features.mean(1);  // [B, C]
-  // The grid's side of the attention is computed once, not at every word.
+  return begin(features, {}, grid);
+}
+
+DecoderState LstmDecoder::begin(const torch::Tensor& features, const torch::Tensor& image_index,
+                                const AttentionContext& grid) {
+  auto mean = features.mean(1);                                 // [I, C]
+  auto h = init_h_->forward(mean), c = init_c_->forward(mean);  // [I, H]
+  // The grid's side of the attention is computed once per image, not at every word.
   auto keys = attention_->prepare(features, features, grid);
-  return {{features, init_h_->forward(mean), init_c_->forward(mean), keys.keys, keys.values,
-           keys.projected, keys.projected_values}};
+  if (image_index.defined()) {
+    h = h.index_select(0, image_index);  // [B, H]
+    c = c.index_select(0, image_index);
+    keys = keys.select(image_index);
+  }
+  // The features themselves are not read again: the state keeps only what a step needs.
+  return {{torch::Tensor(), h, c, keys.keys, keys.values, keys.projected, keys.projected_values}};
 }
 
 StepOutput LstmDecoder::step(DecoderState& state, const torch::Tensor& tokens,
@@ -77,8 +99,13 @@ StepOutput LstmDecoder::step(DecoderState& state, const torch::Tensor& tokens,
 
 DecoderOutput LstmDecoder::forward(const torch::Tensor& features, const AttentionContext& grid,
                                    const torch::Tensor& tokens) {
-  check_inputs(features, tokens, options_.feature_dim, options_.vocab_size);
-  DecoderState state = start(features, grid);
+  return forward(features, torch::Tensor(), grid, tokens);
+}
+
+DecoderOutput LstmDecoder::forward(const torch::Tensor& features, const torch::Tensor& image_index,
+                                   const AttentionContext& grid, const torch::Tensor& tokens) {
+  check_inputs(features, image_index, tokens, options_.feature_dim, options_.vocab_size);
+  DecoderState state = begin(features, image_index, grid);
   std::vector<torch::Tensor> logits, maps;
   for (int64_t l = 0; l < tokens.size(1); ++l) {
     StepOutput s = step(state, tokens.select(1, l), grid);
@@ -144,8 +171,8 @@ TransformerDecoder::TransformerDecoder(const TransformerDecoderOptions& o,
   positions_ = register_buffer("positions", pe.to(torch::kFloat32));
 }
 
-DecoderOutput TransformerDecoder::run(const torch::Tensor& memory, const AttentionContext& grid,
-                                      const torch::Tensor& tokens) {
+DecoderOutput TransformerDecoder::run(const torch::Tensor& memory, const torch::Tensor& image_index,
+                                      const AttentionContext& grid, const torch::Tensor& tokens) {
   const int64_t len = tokens.size(1);
   if (len > options_.max_len)
     throw Error(ErrorCode::kInvalidArgument, "sequence of " + std::to_string(len) +
@@ -160,7 +187,10 @@ DecoderOutput TransformerDecoder::run(const torch::Tensor& memory, const Attenti
     auto h = l->ln1->forward(x);
     x = x + dropout_->forward(l->self_attention->forward(h, h, h, self).context);
     h = l->ln2->forward(x);
-    auto cross = l->cross_attention->forward(h, memory, memory, grid);
+    auto keys = l->cross_attention->prepare(memory, memory, grid);  // per image
+    if (image_index.defined())
+      keys = keys.select(image_index);  // per sequence
+    auto cross = l->cross_attention->attend(h, keys, grid);
     x = x + dropout_->forward(cross.context);
     out.attention.push_back(cross.weights);  // [B, H, L, N]
     h = l->ln3->forward(x);
@@ -173,8 +203,15 @@ DecoderOutput TransformerDecoder::run(const torch::Tensor& memory, const Attenti
 DecoderOutput TransformerDecoder::forward(const torch::Tensor& features,
                                           const AttentionContext& grid,
                                           const torch::Tensor& tokens) {
-  check_inputs(features, tokens, options_.feature_dim, options_.vocab_size);
-  return run(feature_proj_->forward(features), grid, tokens);
+  return forward(features, torch::Tensor(), grid, tokens);
+}
+
+DecoderOutput TransformerDecoder::forward(const torch::Tensor& features,
+                                          const torch::Tensor& image_index,
+                                          const AttentionContext& grid,
+                                          const torch::Tensor& tokens) {
+  check_inputs(features, image_index, tokens, options_.feature_dim, options_.vocab_size);
+  return run(feature_proj_->forward(features), image_index, grid, tokens);  // memory [I, N, d]
 }
 
 DecoderState TransformerDecoder::start(const torch::Tensor& features, const AttentionContext&) {
@@ -190,7 +227,7 @@ StepOutput TransformerDecoder::step(DecoderState& state, const torch::Tensor& to
                                     const AttentionContext& grid) {
   auto& prefix = state.tensors[1];
   prefix = torch::cat({prefix, tokens.unsqueeze(1)}, 1);  // [B, t + 1]
-  DecoderOutput full = run(state.tensors[0], grid, prefix);
+  DecoderOutput full = run(state.tensors[0], torch::Tensor(), grid, prefix);
   StepOutput out;
   out.logits = full.logits.select(1, prefix.size(1) - 1);  // [B, V]
   for (const auto& a : full.attention)

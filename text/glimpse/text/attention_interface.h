@@ -41,6 +41,15 @@ struct PreparedKeys {
   torch::Tensor projected;         // the keys' term of the score, e.g. W_k k for additive
   torch::Tensor projected_values;  // multi-head: W_v v
   int64_t grid_h = 0, grid_w = 0;
+  // Row b of the result is row index[b] of this: keys prepared once per image serve every
+  // sequence that reads the image.
+  PreparedKeys select(const torch::Tensor& index) const {
+    PreparedKeys p = *this;
+    for (torch::Tensor* t : {&p.keys, &p.values, &p.projected, &p.projected_values})
+      if (t->defined())
+        *t = t->index_select(0, index);
+    return p;
+  }
 };
 
 class AttentionModule : public torch::nn::Module {

@@ -39,6 +39,11 @@ class Decoder : public torch::nn::Module {
   // features [B, N, C] (N = grid cells), tokens [B, L] (the input tokens, prefix included).
   virtual DecoderOutput forward(const torch::Tensor& features, const AttentionContext& grid,
                                 const torch::Tensor& tokens) = 0;
+  // The same with features per image [I, N, C], sequence b reading image image_index[b] ([B],
+  // int64): the grid's side of the attention is computed once per image, however many
+  // captions and questions read it. Equal to forward(features.index_select(0, image_index)).
+  virtual DecoderOutput forward(const torch::Tensor& features, const torch::Tensor& image_index,
+                                const AttentionContext& grid, const torch::Tensor& tokens) = 0;
   virtual DecoderState start(const torch::Tensor& features, const AttentionContext& grid) = 0;
   virtual StepOutput step(DecoderState& state, const torch::Tensor& tokens,
                           const AttentionContext& grid) = 0;
@@ -64,6 +69,8 @@ class LstmDecoder : public Decoder {
   LstmDecoder(const LstmDecoderOptions& options, const AttentionFactory& make_attention);
   DecoderOutput forward(const torch::Tensor& features, const AttentionContext& grid,
                         const torch::Tensor& tokens) override;
+  DecoderOutput forward(const torch::Tensor& features, const torch::Tensor& image_index,
+                        const AttentionContext& grid, const torch::Tensor& tokens) override;
   DecoderState start(const torch::Tensor& features, const AttentionContext& grid) override;
   StepOutput step(DecoderState& state, const torch::Tensor& tokens,
                   const AttentionContext& grid) override;
@@ -72,6 +79,9 @@ class LstmDecoder : public Decoder {
   const LstmDecoderOptions& options() const { return options_; }
 
  private:
+  // start() for features per image, each sequence reading image_index (undefined: its own).
+  DecoderState begin(const torch::Tensor& features, const torch::Tensor& image_index,
+                     const AttentionContext& grid);
   LstmDecoderOptions options_;
   torch::nn::Embedding embedding_{nullptr};
   torch::nn::Linear init_h_{nullptr}, init_c_{nullptr}, fc_{nullptr};
@@ -103,6 +113,8 @@ class TransformerDecoder : public Decoder {
                      const AttentionFactory& make_attention);
   DecoderOutput forward(const torch::Tensor& features, const AttentionContext& grid,
                         const torch::Tensor& tokens) override;
+  DecoderOutput forward(const torch::Tensor& features, const torch::Tensor& image_index,
+                        const AttentionContext& grid, const torch::Tensor& tokens) override;
   DecoderState start(const torch::Tensor& features, const AttentionContext& grid) override;
   StepOutput step(DecoderState& state, const torch::Tensor& tokens,
                   const AttentionContext& grid) override;
@@ -111,8 +123,9 @@ class TransformerDecoder : public Decoder {
   const TransformerDecoderOptions& options() const { return options_; }
 
  private:
-  DecoderOutput run(const torch::Tensor& memory, const AttentionContext& grid,
-                    const torch::Tensor& tokens);
+  // memory [I, N, d]; sequence b reads memory row image_index[b] (undefined: row b).
+  DecoderOutput run(const torch::Tensor& memory, const torch::Tensor& image_index,
+                    const AttentionContext& grid, const torch::Tensor& tokens);
 
   TransformerDecoderOptions options_;
   torch::nn::Embedding embedding_{nullptr};
