@@ -111,6 +111,11 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
   cmd->add_option("--log", to.log, "JSONL log of every figure (default: OUT.log.jsonl)");
   cmd->add_option("--encoder", mo.encoder, "Image encoder")
       ->check(CLI::IsMember({"small_cnn", "mobilenet_v2"}));
+  cmd->add_option("--output-stride", mo.mobilenet_output_stride,
+                  "mobilenet_v2: 32 (a 7x7 grid at 224x224) or 16 (14x14, the same weights run "
+                  "à trous); feature caches must be made with the same stride")
+      ->check(CLI::IsMember(std::vector<int64_t>{32, 16}))
+      ->capture_default_str();
   cmd->add_option("--cnn-width", mo.small_cnn.width, "small_cnn: channels of the first stage")
       ->check(CLI::Range(4, 512));
   cmd->add_option("--cnn-depth", mo.small_cnn.depth, "small_cnn: stages, each halving the size")
@@ -160,6 +165,11 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
                   "Weight of attention supervision from the data's object boxes (Liu et al. "
                   "2017); 0 = off")
       ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--grounding", to.grounding,
+                  "Weight of word grounding: a probe on the encoder grid learns where each boxed "
+                  "caption word is (needs the data's word boxes); 0 = off")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
   cmd->add_option("--min-count", to.min_count, "Words seen fewer times become <unk>")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("--seed", to.seed, "Seed of the weights and of the data order");

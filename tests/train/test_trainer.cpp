@@ -175,6 +175,68 @@ TEST(Train, AttentionSupervisionPullsAttentionOntoTheObjects) {
       << "unsupervised " << correctness[0] << ", supervised " << correctness[1];
 }
 
+TEST(Train, GroundingTeachesTheEncoderWhereTheWordsAreAndResumesExactly) {
+  TempDir d;
+  export_tiny_world(d.file("world"));
+  const auto ds = data::load_world_folder(d.file("world"), "train").take();
+  auto c = tiny_model();
+  c.small_cnn.grid_h = c.small_cnn.grid_w = 8;
+  c.small_cnn.depth = 2;
+  auto o = tiny_options(d.file("world"), d.file("g.safetensors"));
+  o.epochs = 8;
+  o.lr = 3e-3;
+  o.grounding = 5.0;
+  // Interrupted after 9 steps and resumed: the probe and its optimiser state come back too.
+  o.stop_after_steps = 9;
+  ASSERT_TRUE(train(o, c));
+  o.resume = true;
+  o.stop_after_steps = 0;
+  ASSERT_TRUE(train(o, c));
+  auto whole = tiny_options(d.file("world"), d.file("whole.safetensors"));
+  whole.epochs = 8;
+  whole.lr = 3e-3;
+  whole.grounding = 5.0;
+  ASSERT_TRUE(train(whole, c));
+  const auto wa = weights(latest_model(o.out)), wb = weights(latest_model(whole.out));
+  for (const auto& [name, t] : wa)
+    EXPECT_TRUE(torch::equal(t, wb.at(name))) << name;
+
+  // The probe's softmax over cells, per boxed caption word, against the share of the box.
+  auto model = fusion::CaptionModel::load(latest_model(o.out)).take();
+  torch::Tensor probe;
+  torch::load(probe, o.out + ".ckpt/" + read_bytes(o.out + ".ckpt/LATEST") + "/grounding.pt");
+  ASSERT_EQ(probe.sizes(), (std::vector<int64_t>{static_cast<int64_t>(model->vocabulary().size()),
+                                                 8}));  // 4 << 1 channels
+  torch::NoGradGuard no_grad;
+  model->net().eval();
+  double inside = 0, uniform = 0;
+  int words = 0;
+  for (const auto& img : ds.images) {
+    const cv::Mat rgb = vision::load_image(img.path).take();
+    const auto g = model->net().encode(vision::to_batch({rgb}, model->config().image));
+    for (const auto& cap : img.captions) {
+      const auto tokens = text::tokenize(cap.text);
+      for (size_t w = 0; w < tokens.size(); ++w) {
+        if (!cap.word_boxes[w])
+          continue;
+        auto p =
+            torch::softmax(torch::mv(g.features[0], probe[model->vocabulary().id(tokens[w])]), 0)
+                .contiguous();
+        const cv::Mat map(8, 8, CV_32F, p.data_ptr<float>());
+        inside += fusion::mass_inside(map, rgb.size(), model->config().image, {*cap.word_boxes[w]});
+        uniform += fusion::mass_inside(cv::Mat(8, 8, CV_32F, cv::Scalar(1.0f)), rgb.size(),
+                                       model->config().image, {*cap.word_boxes[w]});
+        ++words;
+      }
+    }
+  }
+  ASSERT_GT(words, 20);
+  RecordProperty("probe", std::to_string(inside / words));
+  RecordProperty("uniform", std::to_string(uniform / words));
+  EXPECT_GT(inside / words, 1.5 * uniform / words)  // 0.25 against 0.12 here
+      << "probe " << inside / words << ", uniform " << uniform / words;
+}
+
 TEST(Train, ResumeRefusesWhatItCannotContinue) {
   TempDir d;
   export_tiny_world(d.file("world"));

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -83,6 +84,7 @@ json run_options(const TrainOptions& o) {
               {"flickr8k_dir", o.flickr8k_dir},
               {"features", o.features},
               {"max_caption_words", o.max_caption_words},
+              {"grounding", o.grounding},
               {"train_split", o.train_split}};
 }
 
@@ -114,11 +116,14 @@ std::vector<size_t> cache_rows(const data::FeatureCache& cache, const std::strin
 }
 
 void save_checkpoint(const std::string& dir, const fusion::CaptionModel& model,
-                     torch::optim::Optimizer& opt, const Position& p, double elapsed) {
+                     torch::optim::Optimizer& opt, const Position& p, double elapsed,
+                     const torch::Tensor& probe) {
   const std::string name = "step-" + std::to_string(p.global_step);
   const fs::path step_dir = fs::path(dir) / name;
   fs::create_directories(step_dir);
   model.save((step_dir / "model.safetensors").string()).throw_if_error();
+  if (probe.defined())
+    torch::save(probe, (step_dir / "grounding.pt").string());
   torch::serialize::OutputArchive archive;
   opt.save(archive);
   archive.save_to((step_dir / "optimizer.pt").string());
@@ -402,9 +407,10 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       throw Error(ErrorCode::kInvalidArgument,
                   "feature caches hold a frozen backbone's output: they cannot train its blocks "
                   "(fine-tune from the images, without --features)");
-    if (cached && o.attention_supervision > 0)
+    if (cached && (o.attention_supervision > 0 || o.grounding > 0))
       throw Error(ErrorCode::kInvalidArgument,
-                  "attention supervision needs object boxes and images, not feature caches");
+                  std::string(o.grounding > 0 ? "word grounding" : "attention supervision") +
+                      " needs object boxes and images, not feature caches");
     if (!o.dev_features.empty() && !cached)
       throw Error(ErrorCode::kInvalidArgument,
                   "--dev-features goes with --features (the training split's caches)");
@@ -493,9 +499,9 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     };
     std::vector<View> views;
     bool any_mirrored = false;
-    const std::string backbone_name = "mobilenet_v2@" +
-                                      std::to_string(model->config().image.width) + "x" +
-                                      std::to_string(model->config().image.height);
+    const std::string backbone_name = vision::MobileNetV2::features_name(
+        model->config().mobilenet_output_stride, model->config().image.width,
+        model->config().image.height);
     for (const auto& path : o.features) {
       View v;
       v.cache = data::FeatureCache::open(path).take();
@@ -529,14 +535,18 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     // the target is the grid cells under the object's box, weighted by how much of each the box
     // covers. Per image: the distinct targets [K, N]; per sequence: (position, target) pairs.
     const bool supervise = o.attention_supervision > 0;
+    const bool ground = o.grounding > 0;
     cv::Size grid;
-    if (supervise) {
+    if (supervise || ground) {
       torch::NoGradGuard no_grad;
       net.eval();
       const auto g = net.encode(vision::to_batch({images[0]}, model->config().image));
       grid = cv::Size(static_cast<int>(g.grid_w), static_cast<int>(g.grid_h));
     }
     std::vector<torch::Tensor> targets(train_set.images.size());
+    std::vector<std::vector<int64_t>> grounding_words(train_set.images.size());
+    std::vector<std::vector<torch::Tensor>> grounding_rows(train_set.images.size());
+    size_t grounded_images = 0;
     std::vector<std::vector<std::vector<std::pair<int64_t, int64_t>>>> supervised(
         train_set.images.size());
     auto target_of = [](std::vector<std::vector<cv::Rect>>& seen,
@@ -587,6 +597,35 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
                   static_cast<int64_t>(per_image[i].back().prefix_len + w - 1),
                   target_of(seen, q.boxes));
         }
+      if (ground) {
+        // Word grounding targets: each boxed word of the captions, with the union of its boxes.
+        std::map<int64_t, std::vector<cv::Rect>> boxes_of;
+        for (const auto& c : img.captions) {
+          const auto words = text::tokenize(c.text);
+          if (c.word_boxes.size() != words.size())
+            continue;
+          for (size_t w = 0; w < words.size(); ++w) {
+            const int64_t id = vocab.id(words[w]);
+            if (!c.word_boxes[w] || id == text::kUnk)
+              continue;
+            auto& boxes = boxes_of[id];
+            if (std::find(boxes.begin(), boxes.end(), *c.word_boxes[w]) == boxes.end())
+              boxes.push_back(*c.word_boxes[w]);
+          }
+        }
+        for (const auto& [id, boxes] : boxes_of) {
+          const cv::Mat cover = fusion::cell_coverage(grid, sizes[i], model->config().image, boxes);
+          auto row = torch::from_blob(const_cast<float*>(cover.ptr<float>()),
+                                      {static_cast<int64_t>(cover.total())}, torch::kFloat32)
+                         .clone();
+          const double total = row.sum().item<double>();
+          if (total <= 0)
+            continue;
+          grounding_words[i].push_back(id);
+          grounding_rows[i].push_back(row / total);
+        }
+        grounded_images += grounding_words[i].empty() ? 0 : 1;
+      }
       if (!seen.empty()) {
         std::vector<torch::Tensor> rows;
         for (const auto& boxes : seen) {
@@ -603,6 +642,11 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     }
     if (sequences == 0)
       throw Error(ErrorCode::kInvalidArgument, "'" + o.train_dir + "' has nothing to train on");
+    if (ground && grounded_images == 0)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--grounding needs captions whose words carry object boxes (as glimpse world "
+                  "exports them); '" +
+                      train_root + "' has none");
     auto epoch_steps = [&](int epoch) {
       std::vector<std::vector<size_t>> steps(1);
       size_t in_step = 0;
@@ -626,6 +670,16 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     for (auto& p : net.parameters())
       if (p.requires_grad())
         params.push_back(p);
+    // The grounding probe: one vector per word over the encoder's channels, [V, C].
+    torch::Tensor probe;
+    if (ground) {
+      probe = torch::randn({static_cast<int64_t>(vocab.size()), net.encoder->channels()}) /
+              std::sqrt(double(net.encoder->channels()));
+      if (!resume_from.empty())
+        torch::load(probe, resume_from + "/grounding.pt");
+      probe.set_requires_grad(true);
+      params.push_back(probe);
+    }
     torch::optim::Adam opt(params, torch::optim::AdamOptions(o.lr));
     if (!resume_from.empty()) {
       torch::serialize::InputArchive archive;
@@ -657,7 +711,14 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         std::vector<int64_t> sup_row, sup_pos;
         std::vector<torch::Tensor> sup_target;
         std::vector<torch::Tensor> batch_features;
+        std::vector<int64_t> ground_image, ground_word;
+        std::vector<torch::Tensor> ground_target;
         for (size_t i : steps[static_cast<size_t>(step)]) {
+          for (size_t k = 0; ground && k < grounding_words[i].size(); ++k) {
+            ground_image.push_back(static_cast<int64_t>(batch_images.size()));
+            ground_word.push_back(grounding_words[i][k]);
+            ground_target.push_back(grounding_rows[i][k]);
+          }
           bool mirrored = false;
           if (cached) {
             const size_t v = mix(mix(o.seed, static_cast<uint64_t>(epoch)), i) % views.size();
@@ -682,17 +743,30 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         const auto batch = text::collate(seqs);
         const auto index = torch::tensor(image_index, torch::kLong);
         text::DecoderOutput out;
+        torch::Tensor grid_features;
         if (cached) {
           text::AttentionContext grid_of;
           grid_of.grid_h = views[0].cache->info().grid_h;
           grid_of.grid_w = views[0].cache->info().grid_w;
-          out = net.decoder->forward(torch::stack(batch_features).index_select(0, index), grid_of,
-                                     batch.input);
+          out = net.decoder->forward(torch::stack(batch_features), index, grid_of, batch.input);
         } else {
-          out = net.forward(vision::to_batch(batch_images, model->config().image), index,
-                            batch.input);
+          const auto g = net.encode(vision::to_batch(batch_images, model->config().image));
+          text::AttentionContext grid_of;
+          grid_of.grid_h = g.grid_h;
+          grid_of.grid_w = g.grid_w;
+          out = net.decoder->forward(g.features, index, grid_of, batch.input);
+          grid_features = g.features;  // [I, N, C]
         }
         auto loss = text::masked_cross_entropy(out.logits, batch.target, batch.loss_mask);
+        if (ground && !ground_word.empty()) {
+          const auto f = grid_features.index_select(
+              0, torch::tensor(ground_image, torch::kLong));  // [P, N, C]
+          const auto w = probe.index_select(0, torch::tensor(ground_word, torch::kLong));  // [P, C]
+          const auto scores = torch::bmm(f, w.unsqueeze(2)).squeeze(2);                    // [P, N]
+          const auto grounding_loss =
+              -(torch::stack(ground_target) * torch::log_softmax(scores, 1)).sum(1).mean();
+          loss = loss + o.grounding * grounding_loss;
+        }
         if (lstm && o.doubly_stochastic > 0)
           loss = loss + o.doubly_stochastic *
                             text::doubly_stochastic_penalty(out.attention[0], batch.loss_mask) /
@@ -750,7 +824,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           on_progress(p);
         const bool stop = o.stop_after_steps > 0 && run_steps >= o.stop_after_steps;
         if (stop || (o.checkpoint_every > 0 && pos.global_step % o.checkpoint_every == 0))
-          save_checkpoint(ckpt_dir, *model, opt, pos, elapsed());
+          save_checkpoint(ckpt_dir, *model, opt, pos, elapsed(), probe);
         if (stop) {
           report.steps = pos.global_step;
           report.epochs_done = epoch;
@@ -792,7 +866,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         on_epoch(epoch + 1, ev, better);
       pos.epoch = epoch + 1;
       pos.step_in_epoch = 0;
-      save_checkpoint(ckpt_dir, *model, opt, pos, elapsed());
+      save_checkpoint(ckpt_dir, *model, opt, pos, elapsed(), probe);
       report.epochs_done = epoch + 1;
     }
     report.steps = pos.global_step;

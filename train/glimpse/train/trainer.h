@@ -47,6 +47,12 @@ struct TrainOptions {
   // Weight of attention supervision (Liu et al. 2017, "Attention Correctness in Neural Image
   // Captioning"): words with object boxes are pulled toward the cells under the box. 0 = off.
   double attention_supervision = 0;
+  // Weight of word grounding: a linear probe on the encoder's grid scores every cell for each
+  // word that has an object box, and a softmax over the cells is pulled onto the box (as
+  // attention supervision is, but from the word alone), so the encoder learns features that
+  // tell apart what the words name before the decoder has learnt to ask. The probe is a
+  // training aid: it is checkpointed, not saved in the model. Needs images and word boxes. 0 = off.
+  double grounding = 0;
   bool captions = true;   // train on captions
   bool questions = true;  // train on questions
   int min_count = 1;      // vocabulary threshold
