@@ -46,6 +46,22 @@ TEST(CliFeatures, EncodesASplitIntoAFeatureCacheAndRefusesABadFolder) {
   EXPECT_GT(f.mean().item<float>(), 0.05f);
   EXPECT_FALSE(torch::equal(f[0], f[1]));
 
+  // At output stride 16: a 14x14 grid whose even cells are the 7x7 grid's (fp16 in both).
+  r = run_glimpse({"--threads", "2", "features", "--flickr8k", d.file("f"), "--split", "dev",
+                   "--out", d.file("dev16.cache"), "--output-stride", "16"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto fine = glimpse::data::FeatureCache::open(d.file("dev16.cache")).take();
+  EXPECT_EQ(fine->info().backbone, "mobilenet_v2/16@224x224");
+  ASSERT_EQ(fine->info().grid_h, 14);
+  const auto g = fine->gather({0, 1, 2}).view({3, 14, 14, 1280});
+  const auto even = g.slice(1, 0, 14, 2).slice(2, 0, 14, 2).reshape({3, 49, 1280});
+  EXPECT_LT((even - f).abs().max().item<float>(), 0.05f);
+  r = run_glimpse({"features", "--flickr8k", d.file("f"), "--split", "dev", "--out",
+                   d.file("dev8.cache"), "--output-stride", "8"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--output-stride: 8 not in {32,16}"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(d.file("dev8.cache")));
+
   r = run_glimpse({"features", "--flickr8k", d.file("none"), "--out", d.file("x.cache")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
