@@ -17,6 +17,7 @@ struct WorldCommandOptions {
   std::string split = "train";
   int image_size = 128;
   bool compositional = false;
+  int questions = data::WorldOptions{}.questions_per_scene;
 };
 }  // namespace
 
@@ -32,6 +33,11 @@ void add_world_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
   cmd->add_option("--split", o->split, "train, dev or test (each a different stream of scenes)");
   cmd->add_option("--image-size", o->image_size, "Image side in pixels")
       ->check(CLI::Range(32, 1024));
+  cmd->add_option("--questions", o->questions,
+                  "Questions per scene (fewer when a scene has no more distinct ones); the first "
+                  "N are the same whatever N")
+      ->check(CLI::Range(0, 50))
+      ->capture_default_str();
   cmd->add_flag("--compositional", o->compositional,
                 "Hold six colour-shape pairs out of the training split (like CLEVR-CoGenT)");
   cmd->callback([o, &action] {
@@ -42,6 +48,7 @@ void add_world_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
       data::WorldOptions wo;
       wo.seed = o->seed;
       wo.image_size = o->image_size;
+      wo.questions_per_scene = o->questions;
       if (o->compositional)
         wo.held_out = data::compositional_holdout();
       auto sum = catch_as_result([&] {

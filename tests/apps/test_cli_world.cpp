@@ -51,6 +51,26 @@ TEST(CliWorld, ExportsImagesCocoAndVqaFilesThatScoreBack) {
       0);
   EXPECT_EQ(read_bytes(d.file("images/dev_7.png")), read_bytes(d2.file("images/dev_7.png")));
   EXPECT_EQ(read_bytes(d.file("questions_dev.json")), read_bytes(d2.file("questions_dev.json")));
+
+  // More questions per scene: the same scenes, the same first six questions, then more.
+  TempDir d3;
+  r = run_glimpse({"world", "--out", d3.path(), "--count", "12", "--seed", "5", "--split", "dev",
+                   "--questions", "12"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_bytes(d.file("images/dev_7.png")), read_bytes(d3.file("images/dev_7.png")));
+  const json few = json::parse(read_bytes(d.file("questions_dev.json")))["questions"];
+  const json many = json::parse(read_bytes(d3.file("questions_dev.json")))["questions"];
+  EXPECT_GT(many.size(), 120u);
+  EXPECT_LE(many.size(), 144u);
+  std::vector<std::string> first_six, of_many;
+  for (const auto& q : few)
+    if (q["image_id"] == 3)
+      first_six.push_back(q["question"]);
+  for (const auto& q : many)
+    if (q["image_id"] == 3 && of_many.size() < first_six.size())
+      of_many.push_back(q["question"]);
+  EXPECT_EQ(first_six.size(), 6u);
+  EXPECT_EQ(of_many, first_six);
 }
 
 TEST(CliWorld, BadArgumentsAreOneLineErrors) {
