@@ -21,10 +21,12 @@ TEST(ShippedModel, CaptionsAndAnswersAnExampleSceneByDefault) {
   // The scene: a small blue hexagon, a green square, a large purple triangle.
   EXPECT_NE(text.find("hexagon"), std::string::npos) << text;
   EXPECT_NE(text.find("triangle"), std::string::npos) << text;
+  // Questions in the world's own forms (a size question names colour and shape).
   r = run_glimpse({"--threads", "2", "ask", kExamples + "scene_2.png",
-                   "what shape is the purple object?", "what size is the triangle?"});
+                   "what shape is the purple object?", "what size is the purple triangle?"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "what shape is the purple object? triangle\nwhat size is the triangle? large\n");
+  EXPECT_EQ(r.out,
+            "what shape is the purple object? triangle\nwhat size is the purple triangle? large\n");
 }
 
 TEST(ShippedModel, KeepsItsTestFiguresOnFreshScenesOfItsWorld) {

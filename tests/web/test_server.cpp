@@ -88,9 +88,9 @@ fusion::Service* Loopback::service_ = nullptr;
 TEST_F(Loopback, ARealCaptionAndARealAnswer) {
   start();
   auto res =
-      send(port_, post("/api/v1/caption?beam=1", {{"image", scene(2), "s.png", "image/png"}}));
+      send(port_, post("/api/v1/caption?beam=3", {{"image", scene(2), "s.png", "image/png"}}));
   ASSERT_EQ(res.result(), http::status::ok) << res.body();
-  EXPECT_EQ(body_json(res)["text"], "a small blue hexagon left of a large purple triangle");
+  EXPECT_EQ(body_json(res)["text"], "there is a small blue hexagon");
   res = send(port_, post("/api/v1/ask", {{"image", scene(2), "s.png", "image/png"},
                                          {"question", "what shape is the purple object?"}}));
   ASSERT_EQ(res.result(), http::status::ok) << res.body();
