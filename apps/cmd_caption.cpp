@@ -25,7 +25,7 @@ struct GenerateCommandOptions {
   std::string model = kDefaultModel;
   int beam = 3;
   int max_len = 20;
-  double length_penalty = 1.0;
+  double length_penalty = text::SearchOptions{}.length_penalty;
   bool json = false;
   std::string overlay;
   std::string overlay_dir;

@@ -30,7 +30,7 @@ namespace glimpse::fusion {
 struct GenerateOptions {
   int beam = 1;
   int max_len = 20;
-  double length_penalty = 1.0;
+  double length_penalty = text::SearchOptions{}.length_penalty;
   int max_question_tokens = 48;
 };
 

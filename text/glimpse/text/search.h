@@ -23,8 +23,10 @@ namespace glimpse::text {
 struct SearchOptions {
   int beam = 1;      // 1 = greedy
   int max_len = 20;  // generated tokens, <eos> included
-  double length_penalty =
-      1.0;  // beam score = Σ log p / length^length_penalty (0: no normalisation)
+  // Beam score = Σ log p / length^length_penalty. 0 (no normalisation) ranks beams by their
+  // probability, as Show, Attend and Tell's PyTorch reimplementation does; on Flickr8k dev it
+  // scored higher than 1 at beams 3 and 5 (BLEU-4 19.9 against 18.9 at beam 3).
+  double length_penalty = 0.0;
 };
 
 struct Hypothesis {

@@ -130,7 +130,7 @@ struct EvalOptions {
   int batch_size = 32;     // sequences generated together
   int beam = 1;
   int max_len = 20;
-  double length_penalty = 1.0;  // beam score = Σ log p / length^this
+  double length_penalty = text::SearchOptions{}.length_penalty;  // score = Σ log p / length^this
   // The dataset's encoder features (glimpse features), read instead of decoding and encoding
   // each image; images are found by file name.
   std::shared_ptr<const data::FeatureCache> features;
