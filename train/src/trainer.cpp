@@ -549,6 +549,13 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     size_t grounded_images = 0;
     std::vector<std::vector<std::vector<std::pair<int64_t, int64_t>>>> supervised(
         train_set.images.size());
+    // How much of each grid cell of image i the boxes cover, [N].
+    auto coverage_of = [&](size_t i, const std::vector<cv::Rect>& boxes) {
+      const cv::Mat cover = fusion::cell_coverage(grid, sizes[i], model->config().image, boxes);
+      return torch::from_blob(const_cast<float*>(cover.ptr<float>()),
+                              {static_cast<int64_t>(cover.total())}, torch::kFloat32)
+          .clone();
+    };
     auto target_of = [](std::vector<std::vector<cv::Rect>>& seen,
                         const std::vector<cv::Rect>& boxes) -> int64_t {
       for (size_t k = 0; k < seen.size(); ++k)
@@ -614,10 +621,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           }
         }
         for (const auto& [id, boxes] : boxes_of) {
-          const cv::Mat cover = fusion::cell_coverage(grid, sizes[i], model->config().image, boxes);
-          auto row = torch::from_blob(const_cast<float*>(cover.ptr<float>()),
-                                      {static_cast<int64_t>(cover.total())}, torch::kFloat32)
-                         .clone();
+          auto row = coverage_of(i, boxes);
           const double total = row.sum().item<double>();
           if (total <= 0)
             continue;
@@ -629,10 +633,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       if (!seen.empty()) {
         std::vector<torch::Tensor> rows;
         for (const auto& boxes : seen) {
-          const cv::Mat cover = fusion::cell_coverage(grid, sizes[i], model->config().image, boxes);
-          auto row = torch::from_blob(const_cast<float*>(cover.ptr<float>()),
-                                      {static_cast<int64_t>(cover.total())}, torch::kFloat32)
-                         .clone();
+          auto row = coverage_of(i, boxes);
           const double total = row.sum().item<double>();
           rows.push_back(total > 0 ? row / total : row);
         }
