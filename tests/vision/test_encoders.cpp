@@ -63,6 +63,43 @@ TEST(SmallCnn, CoordsAppendEachCellsPosition) {
   EXPECT_FLOAT_EQ(g.features[0][0][8].item<float>(), -0.75f);
 }
 
+// Without context blocks a cell of the 8x8 grid sees 43 pixels (3 stages of two 3x3 convs);
+// two blocks (dilations 1 and 2) widen that past the whole 64-pixel image.
+TEST(SmallCnn, ContextBlocksLetACellSeeTheFarCorner) {
+  torch::manual_seed(3);
+  auto far_cell_change = [](int context) {
+    SmallCnnOptions o;
+    o.width = 4;
+    o.depth = 3;
+    o.grid_h = o.grid_w = 0;
+    o.context = context;
+    SmallCnn net(o);
+    net.eval();  // BatchNorm from running statistics: images do not mix
+    torch::NoGradGuard no_grad;
+    auto image = torch::rand({1, 3, 64, 64});
+    const auto before = net.encode(image).features[0][8 * 8 - 1].clone();  // bottom-right cell
+    image.index_put_(
+        {0, torch::indexing::Slice(), torch::indexing::Slice(0, 4), torch::indexing::Slice(0, 4)},
+        5.0);  // the top-left corner
+    return (net.encode(image).features[0][8 * 8 - 1] - before).abs().max().item<float>();
+  };
+  EXPECT_EQ(far_cell_change(0), 0.0f);
+  EXPECT_GT(far_cell_change(2), 0.0f);  // any change at all comes through the wider field
+
+  SmallCnnOptions o;
+  o.width = 4;
+  o.depth = 2;
+  o.grid_h = o.grid_w = 0;
+  o.context = 1;
+  SmallCnn net(o);
+  EXPECT_EQ(net.channels(), 8);
+  EXPECT_EQ(net.encode(torch::rand({2, 3, 32, 48})).features.sizes(),
+            (std::vector<int64_t>{2, 8 * 12, 8}));
+  // the block's two 3x3 convs at the last stage's 8x12 cells, 8 channels in and out
+  EXPECT_EQ(net.macs(32, 48), 16 * 24 * (3 * 4 * 9 + 4 * 4 * 9) + 8 * 12 * (4 * 8 * 9 + 8 * 8 * 9) +
+                                  2 * 8 * 12 * (8 * 8 * 9));
+}
+
 TEST(SmallCnn, RefusesBadOptions) {
   SmallCnnOptions o;
   o.depth = 0;
@@ -70,6 +107,9 @@ TEST(SmallCnn, RefusesBadOptions) {
   o = {};
   o.grid_h = 3;
   o.grid_w = 0;
+  EXPECT_THROW(SmallCnn{o}, Error);
+  o = {};
+  o.context = 5;
   EXPECT_THROW(SmallCnn{o}, Error);
 }
 

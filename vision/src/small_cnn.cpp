@@ -9,9 +9,11 @@ namespace glimpse::vision {
 
 SmallCnn::SmallCnn(const SmallCnnOptions& options) : options_(options) {
   if (options.width < 1 || options.depth < 1 || options.depth > 8 || options.grid_h < 0 ||
-      options.grid_w < 0 || (options.grid_h == 0) != (options.grid_w == 0))
+      options.grid_w < 0 || (options.grid_h == 0) != (options.grid_w == 0) || options.context < 0 ||
+      options.context > 4)
     throw Error(ErrorCode::kInvalidArgument,
-                "SmallCnn needs width >= 1, depth 1..8 and a grid of two positive sizes (or 0x0)");
+                "SmallCnn needs width >= 1, depth 1..8, context 0..4 and a grid of two positive "
+                "sizes (or 0x0)");
   using detail::Activation;
   using detail::ConvBnAct;
   torch::nn::Sequential f;
@@ -24,13 +26,23 @@ SmallCnn::SmallCnn(const SmallCnnOptions& options) : options_(options) {
   }
   channels_ = in + (options.coords ? 2 : 0);
   features_ = register_module("features", f);
+  torch::nn::ModuleList blocks;
+  for (int k = 0; k < options.context; ++k) {
+    torch::nn::Sequential block;
+    block->push_back(ConvBnAct(in, in, 3, 1, 1, Activation::kRelu, int64_t{1} << k));
+    block->push_back(ConvBnAct(in, in, 3, 1, 1, Activation::kNone, int64_t{1} << k));
+    blocks->push_back(block);
+  }
+  context_ = register_module("context", blocks);
 }
 
 FeatureGrid SmallCnn::encode(const torch::Tensor& images) {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "SmallCnn expects images [B, 3, H, W]");
   // Channels-last takes oneDNN's convolutions, which use every thread (as MobileNetV2 does).
-  auto map = features_->forward(images.contiguous(torch::MemoryFormat::ChannelsLast))
-                 .contiguous();  // [B, C, H/2^depth, W/2^depth]
+  auto map = features_->forward(images.contiguous(torch::MemoryFormat::ChannelsLast));
+  for (const auto& block : *context_)  // residual: x + f(x), then ReLU
+    map = torch::relu(map + block->as<torch::nn::Sequential>()->forward(map));
+  map = map.contiguous();  // [B, C, H/2^depth, W/2^depth]
   if (options_.grid_h > 0)
     map = torch::adaptive_avg_pool2d(map, {options_.grid_h, options_.grid_w});
   if (options_.coords) {
@@ -45,7 +57,12 @@ FeatureGrid SmallCnn::encode(const torch::Tensor& images) {
 }
 
 int64_t SmallCnn::macs(int64_t height, int64_t width) const {
-  return detail::count_macs(*features_, height, width);
+  int64_t h = height, w = width;  // the last stage's size: each stage is a 3x3, stride 2, pad 1
+  for (int s = 0; s < options_.depth; ++s) {
+    h = (h - 1) / 2 + 1;
+    w = (w - 1) / 2 + 1;
+  }
+  return detail::count_macs(*features_, height, width) + detail::count_macs(*context_, h, w);
 }
 
 }  // namespace glimpse::vision

@@ -1,6 +1,8 @@
 // A small convolutional encoder trained from scratch: `depth` stages, each a stride-2 3x3
 // conv and a stride-1 3x3 conv (BatchNorm + ReLU), channels doubling per stage from `width`
-// (capped at 8x), then an adaptive average pool to a grid_h x grid_w grid.
+// (capped at 8x), then `context` residual blocks at the last stage's resolution whose 3x3 convs
+// are dilated 1, 2, 4, 8, ... (block k: 2^k), so every cell sees whole objects and their
+// neighbours, then an adaptive average pool to a grid_h x grid_w grid.
 #pragma once
 
 #include <torch/torch.h>
@@ -17,6 +19,7 @@ struct SmallCnnOptions {
   int64_t grid_h = 8;  // output grid (adaptive average pooling); 0 keeps the conv output size
   int64_t grid_w = 8;
   bool coords = false;  // append each cell's (x, y) in [-1, 1] as two more channels
+  int context = 0;      // dilated residual blocks after the last stage (0..4)
 };
 
 class SmallCnn : public Encoder {
@@ -32,6 +35,7 @@ class SmallCnn : public Encoder {
   SmallCnnOptions options_;
   int64_t channels_ = 0;
   torch::nn::Sequential features_{nullptr};
+  torch::nn::ModuleList context_{nullptr};  // each block: two dilated ConvBnAct
 };
 
 }  // namespace glimpse::vision
