@@ -15,7 +15,8 @@ std::string ModelConfig::to_json() const {
                          {"depth", small_cnn.depth},
                          {"grid_h", small_cnn.grid_h},
                          {"grid_w", small_cnn.grid_w},
-                         {"coords", small_cnn.coords}});
+                         {"coords", small_cnn.coords},
+                         {"context", small_cnn.context}});
   else
     j["encoder"].update(
         {{"trainable_from", mobilenet_trainable_from}, {"output_stride", mobilenet_output_stride}});
@@ -33,7 +34,8 @@ std::string ModelConfig::to_json() const {
                          {"ffn_dim", transformer.ffn_dim},
                          {"dropout", transformer.dropout},
                          {"max_len", transformer.max_len},
-                         {"attention", transformer.cross_attention}});
+                         {"attention", transformer.cross_attention},
+                         {"memory_norm", transformer.memory_norm}});
   j["image"] = {{"width", image.width},
                 {"height", image.height},
                 {"mean", image.mean},
@@ -93,6 +95,12 @@ Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
           bad("encoder.coords must be true or false");
         c.small_cnn.coords = enc["coords"].get<bool>();
       }
+      if (enc.contains("context")) {  // models before it have none
+        if (!enc["context"].is_number_integer() || enc["context"].get<int>() < 0 ||
+            enc["context"].get<int>() > 4)
+          bad("encoder.context must be an integer 0..4");
+        c.small_cnn.context = enc["context"].get<int>();
+      }
     } else if (c.encoder == "mobilenet_v2") {
       c.mobilenet_trainable_from = get<int>(enc, "trainable_from", "encoder");
       if (enc.contains("output_stride")) {  // models before it have stride 32
@@ -119,6 +127,11 @@ Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
       c.transformer.dropout = get<double>(dec, "dropout", "decoder");
       c.transformer.max_len = get<int64_t>(dec, "max_len", "decoder");
       c.transformer.cross_attention = get<std::string>(dec, "attention", "decoder");
+      if (dec.contains("memory_norm")) {  // models before it have none
+        if (!dec["memory_norm"].is_boolean())
+          bad("decoder.memory_norm must be true or false");
+        c.transformer.memory_norm = dec["memory_norm"].get<bool>();
+      }
     } else {
       bad("unknown decoder '" + c.decoder + "' (lstm or transformer)");
     }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "glimpse/core/error.h"
+#include "glimpse/fusion/attention.h"
 #include "text/tiny_decoders.h"
 
 namespace glimpse::text {
@@ -156,6 +157,39 @@ TEST(Decoder, AnImpossibleAttentionIsAClearError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("needs query dim == key dim"), std::string::npos)
         << e.what();
+  }
+}
+
+// With the memory normalised, a cell's key and value do not grow with its activations: features
+// scaled by 5 (through a feature projection without bias) give the same outputs. Without it
+// they do not.
+TEST(TransformerDecoder, MemoryNormMakesCellsScaleInvariant) {
+  for (const bool norm : {false, true}) {
+    TransformerDecoderOptions o;
+    o.vocab_size = kVocab;
+    o.feature_dim = kFeat;
+    o.d_model = 16;
+    o.layers = 2;
+    o.heads = 2;
+    o.ffn_dim = 32;
+    o.max_len = 12;
+    o.cross_attention = "cross:2";
+    o.memory_norm = norm;
+    torch::manual_seed(4);
+    TransformerDecoder dec(o, fusion::attention_factory());
+    dec.eval();
+    const auto params = dec.named_parameters();
+    EXPECT_EQ(params.contains("memory_ln.weight"), norm);  // older models have no such tensor
+    torch::NoGradGuard no_grad;
+    params["feature_proj.bias"].zero_();
+    const auto features = torch::rand({1, 9, kFeat}), tokens = torch::tensor({{1, 5, 7}});
+    const auto a = dec.forward(features, grid(), tokens),
+               b = dec.forward(features * 5, grid(), tokens);
+    const double change = (a.logits - b.logits).abs().max().item<double>();
+    if (norm)
+      EXPECT_LT(change, 1e-4);
+    else
+      EXPECT_GT(change, 1e-2);
   }
 }
 

@@ -154,6 +154,9 @@ TransformerDecoder::TransformerDecoder(const TransformerDecoderOptions& o,
   const int64_t d = o.d_model;
   embedding_ = register_module("embedding", torch::nn::Embedding(o.vocab_size, d));
   feature_proj_ = register_module("feature_proj", torch::nn::Linear(o.feature_dim, d));
+  if (o.memory_norm)  // registered only when used: models before it load unchanged
+    memory_ln_ =
+        register_module("memory_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
   layer_list_ = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.layers; ++i) {
     layers_.push_back(std::make_shared<TransformerLayer>(o, make_attention));
@@ -211,14 +214,18 @@ DecoderOutput TransformerDecoder::forward(const torch::Tensor& features,
                                           const AttentionContext& grid,
                                           const torch::Tensor& tokens) {
   check_inputs(features, image_index, tokens, options_.feature_dim, options_.vocab_size);
-  return run(feature_proj_->forward(features), image_index, grid, tokens);  // memory [I, N, d]
+  return run(memory(features), image_index, grid, tokens);
+}
+
+torch::Tensor TransformerDecoder::memory(const torch::Tensor& features) {
+  auto m = feature_proj_->forward(features);  // [I, N, d]
+  return memory_ln_ ? memory_ln_->forward(m) : m;
 }
 
 DecoderState TransformerDecoder::start(const torch::Tensor& features, const AttentionContext&) {
-  auto memory = feature_proj_->forward(features);  // [B, N, d]
-  return {
-      {memory, torch::zeros({features.size(0), 0},
-                            torch::TensorOptions().dtype(torch::kLong).device(features.device()))}};
+  return {{memory(features),
+           torch::zeros({features.size(0), 0},
+                        torch::TensorOptions().dtype(torch::kLong).device(features.device()))}};
 }
 
 // Re-runs the whole prefix: captions are short, and it keeps one code path for training and

@@ -103,6 +103,10 @@ struct TransformerDecoderOptions {
   double dropout = 0.1;
   int64_t max_len = 128;
   std::string cross_attention = "cross:4";
+  // LayerNorm on the projected grid (the memory) before the cross-attention keys and values:
+  // without it a cell's key grows with its activations, and the most vivid cells win every
+  // query whatever it asks for.
+  bool memory_norm = false;
 };
 
 class TransformerLayer;  // defined in decoder.cpp
@@ -126,11 +130,12 @@ class TransformerDecoder : public Decoder {
   // memory [I, N, d]; sequence b reads memory row image_index[b] (undefined: row b).
   DecoderOutput run(const torch::Tensor& memory, const torch::Tensor& image_index,
                     const AttentionContext& grid, const torch::Tensor& tokens);
+  torch::Tensor memory(const torch::Tensor& features);  // [I, N, C] -> [I, N, d]
 
   TransformerDecoderOptions options_;
   torch::nn::Embedding embedding_{nullptr};
   torch::nn::Linear feature_proj_{nullptr}, out_{nullptr};
-  torch::nn::LayerNorm final_ln_{nullptr};
+  torch::nn::LayerNorm final_ln_{nullptr}, memory_ln_{nullptr};
   torch::nn::Dropout dropout_{nullptr};
   torch::nn::ModuleList layer_list_{nullptr};              // registered as "layers"
   std::vector<std::shared_ptr<TransformerLayer>> layers_;  // the same modules, typed
