@@ -80,6 +80,10 @@ void add_compare_command(CLI::App& app, CommonOptions& /*common*/, Action& actio
   cmd->add_option("--cnn-width", mo.small_cnn.width, "Channels of the first CNN stage")
       ->check(CLI::Range(1, 512));
   cmd->add_option("--cnn-depth", mo.small_cnn.depth, "CNN stages")->check(CLI::Range(1, 8));
+  cmd->add_option("--cnn-context", mo.small_cnn.context,
+                  "dilated residual blocks after the last stage (dilations 1, 2, 4, 8), so each "
+                  "cell sees whole objects")
+      ->check(CLI::Range(0, 4));
   cmd->add_option("--embed", mo.lstm.embed_dim, "lstm: word embedding size")
       ->check(CLI::Range(4, 4096));
   cmd->add_option("--attention-dim", mo.lstm.attention_dim, "lstm: attention size")

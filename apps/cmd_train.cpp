@@ -120,6 +120,10 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
       ->check(CLI::Range(4, 512));
   cmd->add_option("--cnn-depth", mo.small_cnn.depth, "small_cnn: stages, each halving the size")
       ->check(CLI::Range(1, 6));
+  cmd->add_option("--cnn-context", mo.small_cnn.context,
+                  "small_cnn: dilated residual blocks after the last stage (dilations 1, 2, 4, 8), "
+                  "so each cell sees whole objects")
+      ->check(CLI::Range(0, 4));
   cmd->add_option("--grid", o->grid, "small_cnn: side of the feature grid the decoder attends to")
       ->check(CLI::Range(1, 64));
   cmd->add_flag("!--no-coords", mo.small_cnn.coords,
@@ -142,6 +146,9 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
       ->check(CLI::Range(1, 24));
   cmd->add_option("--heads", mo.transformer.heads, "transformer: self-attention heads")
       ->check(CLI::Range(1, 64));
+  cmd->add_flag("--memory-norm", mo.transformer.memory_norm,
+                "transformer: LayerNorm on the grid before cross-attention, so no cell's key "
+                "wins on its magnitude alone");
   cmd->add_option("--ffn", mo.transformer.ffn_dim, "transformer: feed-forward size")
       ->check(CLI::Range(8, 16384));
   cmd->add_option("--dropout", mo.lstm.dropout, "Dropout")->check(CLI::Range(0.0, 0.9));
@@ -169,6 +176,18 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
                   "Weight of word grounding: a probe on the encoder grid learns where each boxed "
                   "caption word is (needs the data's word boxes); 0 = off")
       ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  cmd->add_flag("--supervise-each-head", to.supervise_each_head,
+                "Attention supervision pulls every layer's every head onto the boxes, not only "
+                "their average");
+  cmd->add_flag("--heads-may-split", to.heads_may_split,
+                "With --supervise-each-head: answers about several objects (counts, relations) "
+                "supervise only the average, so heads may split between the objects");
+  cmd->add_option("--target-power", to.target_power,
+                  "Attention supervision and grounding pull each cell's attention in proportion "
+                  "to (its share inside the box)^this: 1 spreads it over every cell the box "
+                  "touches, larger values keep it inside the object")
+      ->check(CLI::Range(1.0, 16.0))
       ->capture_default_str();
   cmd->add_option("--min-count", to.min_count, "Words seen fewer times become <unk>")
       ->check(CLI::Range(1, 1000));

@@ -66,6 +66,19 @@ cv::Mat cell_coverage(cv::Size grid, cv::Size image, const vision::PreprocessOpt
   return out;
 }
 
+cv::Mat attention_target(const cv::Mat& coverage, double power) {
+  if (coverage.empty() || coverage.type() != CV_32F)
+    throw Error(ErrorCode::kInvalidArgument, "coverage must be a non-empty CV_32F grid");
+  if (!(power >= 1.0))
+    throw Error(ErrorCode::kInvalidArgument, "the attention target's power must be 1 or more");
+  cv::Mat t;
+  cv::pow(coverage, power, t);
+  const double total = cv::sum(t)[0];
+  if (total > 0)
+    t /= total;
+  return t;
+}
+
 double mass_inside(const cv::Mat& map, const cv::Mat& coverage) {
   if (map.empty() || map.type() != CV_32F)
     throw Error(ErrorCode::kInvalidArgument, "attention map must be a non-empty CV_32F grid");

@@ -48,6 +48,30 @@ TEST(MassInside, CountsEachCellsShareOfTheBoxExactly) {
               0.5, 1e-9);
 }
 
+// A box 5 pixels past a cell edge, 20 wide: coverage 0.5, 1, 0.5 along x (a 1x4 grid of
+// 10-pixel cells over x 0..40, the box x 5..25).
+TEST(AttentionTarget, PowersConcentrateTheTargetInsideTheBox) {
+  const auto pre = square(32, vision::ResizePolicy::kStretch);
+  const cv::Mat cover = cell_coverage({4, 1}, {40, 10}, pre, {{5, 0, 20, 10}});
+  ASSERT_FLOAT_EQ(cover.at<float>(0, 0), 0.5f);
+  ASSERT_FLOAT_EQ(cover.at<float>(0, 1), 1.0f);
+  const cv::Mat spread = attention_target(cover);
+  EXPECT_FLOAT_EQ(spread.at<float>(0, 0), 0.25f);
+  EXPECT_FLOAT_EQ(spread.at<float>(0, 1), 0.5f);
+  EXPECT_FLOAT_EQ(spread.at<float>(0, 2), 0.25f);
+  EXPECT_FLOAT_EQ(spread.at<float>(0, 3), 0.0f);
+  // Matching it scores sum(c^2) / sum(c) = 1.5 / 2 = 0.75; power 4 gives 1 / 1.125 each side
+  // 0.0625 / 1.125, and scores (0.0625 * 0.5 * 2 + 1) / 1.125 = 0.944.
+  EXPECT_NEAR(mass_inside(spread, cover), 0.75, 1e-6);
+  const cv::Mat sharp = attention_target(cover, 4.0);
+  EXPECT_NEAR(sharp.at<float>(0, 1), 1.0 / 1.125, 1e-6);
+  EXPECT_NEAR(sharp.at<float>(0, 0), 0.0625 / 1.125, 1e-6);
+  EXPECT_NEAR(mass_inside(sharp, cover), 1.0625 / 1.125, 1e-6);
+  // No box in view: all zeros, not a division by zero.
+  EXPECT_EQ(cv::countNonZero(attention_target(cv::Mat(2, 2, CV_32F, cv::Scalar(0)), 2.0)), 0);
+  EXPECT_THROW(attention_target(cover, 0.5), Error);
+}
+
 TEST(Upsample, PutsThePeakOverItsCellAndScalesToOne) {
   cv::Mat map(4, 4, CV_32F, cv::Scalar(0.01f));
   map.at<float>(1, 2) = 1.0f;

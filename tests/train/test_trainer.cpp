@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "glimpse/core/safetensors.h"
@@ -173,6 +174,36 @@ TEST(Train, AttentionSupervisionPullsAttentionOntoTheObjects) {
   RecordProperty("supervised", std::to_string(correctness[1]));
   EXPECT_GT(correctness[1], correctness[0] + 0.1)
       << "unsupervised " << correctness[0] << ", supervised " << correctness[1];
+}
+
+// One sequence, one position, two cells; layer 0's head looks at the target cell, layer 1's
+// head half at it. The average map holds 0.75 there; each head on its own, 1 and 0.5.
+TEST(AttentionSupervisionLoss, ScoresTheAverageMapOrEveryHead) {
+  const std::vector<torch::Tensor> attention = {torch::tensor({1.0f, 0.0f}).view({1, 1, 1, 2}),
+                                                torch::tensor({0.5f, 0.5f}).view({1, 1, 1, 2})};
+  const auto rows = torch::tensor({0}, torch::kLong), positions = torch::tensor({0}, torch::kLong);
+  const auto target = torch::tensor({1.0f, 0.0f}).view({1, 2});
+  EXPECT_NEAR(attention_supervision_loss(attention, rows, positions, target, torch::tensor({false}))
+                  .item<double>(),
+              -std::log(0.75), 1e-6);
+  EXPECT_NEAR(attention_supervision_loss(attention, rows, positions, target, torch::tensor({true}))
+                  .item<double>(),
+              (-std::log(1.0) - std::log(0.5)) / 2, 1e-6);
+  // Two heads in one layer, the second on the other cell: the average forgives it, each does not.
+  const std::vector<torch::Tensor> split = {
+      torch::tensor({1.0f, 0.0f, 0.0f, 1.0f}).view({1, 2, 1, 2})};
+  EXPECT_NEAR(attention_supervision_loss(split, rows, positions, target, torch::tensor({false}))
+                  .item<double>(),
+              -std::log(0.5), 1e-6);
+  EXPECT_GT(attention_supervision_loss(split, rows, positions, target, torch::tensor({true}))
+                .item<double>(),
+            9.0);
+  // Two targets, one of each kind: the mean of the two losses.
+  const auto two = torch::tensor({0, 0}, torch::kLong);
+  EXPECT_NEAR(attention_supervision_loss(attention, two, two, target.repeat({2, 1}),
+                                         torch::tensor({false, true}))
+                  .item<double>(),
+              (-std::log(0.75) - std::log(0.5) / 2) / 2, 1e-6);
 }
 
 TEST(Train, GroundingTeachesTheEncoderWhereTheWordsAreAndResumesExactly) {

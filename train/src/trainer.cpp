@@ -32,6 +32,23 @@ double EvalReport::selection() const {
   return questions == 0 ? cider_d : vqa_accuracy + bleu4();
 }
 
+torch::Tensor attention_supervision_loss(const std::vector<torch::Tensor>& attention,
+                                         const torch::Tensor& rows, const torch::Tensor& positions,
+                                         const torch::Tensor& targets,
+                                         const torch::Tensor& each_head) {
+  TORCH_CHECK(!attention.empty() && targets.dim() == 2 && each_head.size(0) == targets.size(0),
+              "attention supervision needs maps and one flag a target");
+  // Every layer's every head, [P, layers * heads, N].
+  std::vector<torch::Tensor> maps;
+  for (const auto& a : attention)  // [B, heads, L, N]
+    maps.push_back(a.index({rows, torch::indexing::Slice(), positions}));
+  const auto picked = torch::cat(maps, 1);
+  const auto per_head = -(targets.unsqueeze(1) * torch::log(picked + 1e-8)).sum(2).mean(1);  // [P]
+  // The map the evaluation reads, averaged over layers and heads (layers hold the same number).
+  const auto mean = -(targets * torch::log(picked.mean(1) + 1e-8)).sum(1);  // [P]
+  return torch::where(each_head, per_head, mean).mean();
+}
+
 double learning_rate(const TrainOptions& o, int64_t step, int64_t total) {
   if (o.warmup_steps > 0 && step < o.warmup_steps)
     return o.lr * double(step + 1) / o.warmup_steps;
@@ -85,6 +102,9 @@ json run_options(const TrainOptions& o) {
               {"features", o.features},
               {"max_caption_words", o.max_caption_words},
               {"grounding", o.grounding},
+              {"target_power", o.target_power},
+              {"supervise_each_head", o.supervise_each_head},
+              {"heads_may_split", o.heads_may_split},
               {"train_split", o.train_split}};
 }
 
@@ -544,16 +564,19 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       grid = cv::Size(static_cast<int>(g.grid_w), static_cast<int>(g.grid_h));
     }
     std::vector<torch::Tensor> targets(train_set.images.size());
+    std::vector<std::vector<bool>> single_object(train_set.images.size());  // per target
     std::vector<std::vector<int64_t>> grounding_words(train_set.images.size());
     std::vector<std::vector<torch::Tensor>> grounding_rows(train_set.images.size());
     size_t grounded_images = 0;
     std::vector<std::vector<std::vector<std::pair<int64_t, int64_t>>>> supervised(
         train_set.images.size());
     // How much of each grid cell of image i the boxes cover, [N].
-    auto coverage_of = [&](size_t i, const std::vector<cv::Rect>& boxes) {
-      const cv::Mat cover = fusion::cell_coverage(grid, sizes[i], model->config().image, boxes);
-      return torch::from_blob(const_cast<float*>(cover.ptr<float>()),
-                              {static_cast<int64_t>(cover.total())}, torch::kFloat32)
+    // The attention target of image i's boxes over the grid cells, [N], summing to 1 (or 0).
+    auto target_over_cells = [&](size_t i, const std::vector<cv::Rect>& boxes) {
+      const cv::Mat t = fusion::attention_target(
+          fusion::cell_coverage(grid, sizes[i], model->config().image, boxes), o.target_power);
+      return torch::from_blob(const_cast<float*>(t.ptr<float>()), {static_cast<int64_t>(t.total())},
+                              torch::kFloat32)
           .clone();
     };
     auto target_of = [](std::vector<std::vector<cv::Rect>>& seen,
@@ -621,21 +644,19 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           }
         }
         for (const auto& [id, boxes] : boxes_of) {
-          auto row = coverage_of(i, boxes);
-          const double total = row.sum().item<double>();
-          if (total <= 0)
+          auto row = target_over_cells(i, boxes);
+          if (row.sum().item<double>() <= 0)
             continue;
           grounding_words[i].push_back(id);
-          grounding_rows[i].push_back(row / total);
+          grounding_rows[i].push_back(row);
         }
         grounded_images += grounding_words[i].empty() ? 0 : 1;
       }
       if (!seen.empty()) {
         std::vector<torch::Tensor> rows;
         for (const auto& boxes : seen) {
-          auto row = coverage_of(i, boxes);
-          const double total = row.sum().item<double>();
-          rows.push_back(total > 0 ? row / total : row);
+          rows.push_back(target_over_cells(i, boxes));
+          single_object[i].push_back(boxes.size() == 1);
         }
         targets[i] = torch::stack(rows);  // [K, N]
       }
@@ -711,6 +732,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         std::vector<text::Sequence> seqs;
         std::vector<int64_t> sup_row, sup_pos;
         std::vector<torch::Tensor> sup_target;
+        std::vector<uint8_t> sup_each;
         std::vector<torch::Tensor> batch_features;
         std::vector<int64_t> ground_image, ground_word;
         std::vector<torch::Tensor> ground_target;
@@ -734,6 +756,8 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
               sup_row.push_back(static_cast<int64_t>(seqs.size()));
               sup_pos.push_back(position);
               sup_target.push_back(targets[i][k]);
+              sup_each.push_back(o.supervise_each_head &&
+                                 (!o.heads_may_split || single_object[i][k]));
             }
             seqs.push_back(sequences_of[q]);
             image_index.push_back(
@@ -773,15 +797,11 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
                             text::doubly_stochastic_penalty(out.attention[0], batch.loss_mask) /
                             static_cast<double>(out.attention[0].size(-1));
         if (supervise && !sup_row.empty()) {
-          // The attention the evaluation reads: averaged over layers and heads, [B, L, N].
-          torch::Tensor mean_attention = out.attention[0].mean(1);
-          for (size_t l = 1; l < out.attention.size(); ++l)
-            mean_attention = mean_attention + out.attention[l].mean(1);
-          mean_attention = mean_attention / static_cast<double>(out.attention.size());
-          const auto picked = mean_attention.index(
-              {torch::tensor(sup_row, torch::kLong), torch::tensor(sup_pos, torch::kLong)});
-          const auto attention_loss =
-              -(torch::stack(sup_target) * torch::log(picked + 1e-8)).sum(1).mean();
+          const auto attention_loss = attention_supervision_loss(
+              out.attention, torch::tensor(sup_row, torch::kLong),
+              torch::tensor(sup_pos, torch::kLong), torch::stack(sup_target),
+              torch::tensor(std::vector<int64_t>(sup_each.begin(), sup_each.end()))
+                  .to(torch::kBool));
           loss = loss + o.attention_supervision * attention_loss;
         }
         opt.zero_grad();

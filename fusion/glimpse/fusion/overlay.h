@@ -29,6 +29,12 @@ cv::Mat word_attention(const Prediction& p, size_t t, int layer = -1, int head =
 cv::Mat cell_coverage(cv::Size grid, cv::Size image, const vision::PreprocessOptions& pre,
                       const std::vector<cv::Rect>& boxes);
 
+// The attention a supervised word is pulled toward: coverage^power over the cells, summing to 1
+// (all zeros when no cell is covered). Power 1 spreads it over every cell the box touches;
+// larger powers concentrate it on the cells that lie wholly inside, where attention
+// correctness counts it whole.
+cv::Mat attention_target(const cv::Mat& coverage, double power = 1.0);
+
 // The share of `map`'s mass inside the union of `boxes` (image pixels), each cell's weight
 // spread evenly over the image pixels it covers: exact, so uniform attention scores
 // (box area inside the view) / (view area).

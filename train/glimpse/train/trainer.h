@@ -53,6 +53,17 @@ struct TrainOptions {
   // tell apart what the words name before the decoder has learnt to ask. The probe is a
   // training aid: it is checkpointed, not saved in the model. Needs images and word boxes. 0 = off.
   double grounding = 0;
+  // Both pull attention toward each cell in proportion to coverage^power, coverage being the
+  // share of the cell inside the box: 1 spreads it over every cell the box touches, larger
+  // powers concentrate it on the cells that lie inside the object.
+  double target_power = 1.0;
+  // Attention supervision of the map averaged over layers and heads (false, Liu et al.'s one
+  // map), or of every layer's every head on its own (true), so that no head answers from
+  // elsewhere.
+  bool supervise_each_head = false;
+  // With supervise_each_head: answers about several objects (counts, relations) keep the
+  // averaged map, so heads may split between the objects.
+  bool heads_may_split = false;
   bool captions = true;   // train on captions
   bool questions = true;  // train on questions
   int min_count = 1;      // vocabulary threshold
@@ -78,6 +89,16 @@ struct TrainOptions {
 // The learning rate of step `step` (0-based) of `total`: linear warm-up to options.lr over
 // options.warmup_steps, then cosine decay to 5% of it at the last step.
 double learning_rate(const TrainOptions& options, int64_t step, int64_t total);
+
+// Attention supervision's loss: the cross-entropy of the targets [P, N] (each summing to 1)
+// under the attention of sequence rows[p] at position positions[p], from `attention` (per
+// layer, [B, heads, L, N]), averaged over the targets. Where each_head[p] (bool [P]) is false
+// it scores the map averaged over layers and heads; where true, every head's map on its own,
+// the losses averaged.
+torch::Tensor attention_supervision_loss(const std::vector<torch::Tensor>& attention,
+                                         const torch::Tensor& rows, const torch::Tensor& positions,
+                                         const torch::Tensor& targets,
+                                         const torch::Tensor& each_head);
 
 struct EvalReport {
   int images = 0, questions = 0;
