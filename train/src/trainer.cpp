@@ -570,7 +570,6 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     size_t grounded_images = 0;
     std::vector<std::vector<std::vector<std::pair<int64_t, int64_t>>>> supervised(
         train_set.images.size());
-    // How much of each grid cell of image i the boxes cover, [N].
     // The attention target of image i's boxes over the grid cells, [N], summing to 1 (or 0).
     auto target_over_cells = [&](size_t i, const std::vector<cv::Rect>& boxes) {
       const cv::Mat t = fusion::attention_target(
@@ -732,7 +731,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         std::vector<text::Sequence> seqs;
         std::vector<int64_t> sup_row, sup_pos;
         std::vector<torch::Tensor> sup_target;
-        std::vector<uint8_t> sup_each;
+        std::vector<int64_t> sup_each;  // 1: score every head (see attention_supervision_loss)
         std::vector<torch::Tensor> batch_features;
         std::vector<int64_t> ground_image, ground_word;
         std::vector<torch::Tensor> ground_target;
@@ -800,8 +799,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           const auto attention_loss = attention_supervision_loss(
               out.attention, torch::tensor(sup_row, torch::kLong),
               torch::tensor(sup_pos, torch::kLong), torch::stack(sup_target),
-              torch::tensor(std::vector<int64_t>(sup_each.begin(), sup_each.end()))
-                  .to(torch::kBool));
+              torch::tensor(sup_each, torch::kLong).to(torch::kBool));
           loss = loss + o.attention_supervision * attention_loss;
         }
         opt.zero_grad();
