@@ -338,12 +338,15 @@ Result<Dataset> load_vqa(const std::string& questions_path, const std::string& a
         q.answer_type = field<std::string>(anns[i], "answer_type", annotations_path, at);
       if (anns[i].contains("family"))
         q.family = field<std::string>(anns[i], "family", annotations_path, at);
-      if (anns[i].contains("boxes")) {
-        if (!anns[i]["boxes"].is_array())
-          bad(annotations_path, at + ": \"boxes\" is not an array");
-        for (const auto& b : anns[i]["boxes"])
+      for (const char* key : {"boxes", "reference_boxes"}) {
+        if (!anns[i].contains(key))
+          continue;
+        if (!anns[i][key].is_array())
+          bad(annotations_path, at + ": \"" + key + "\" is not an array");
+        auto& into = std::string(key) == "boxes" ? q.boxes : q.reference_boxes;
+        for (const auto& b : anns[i][key])
           if (auto r = box_of(b, annotations_path, at))
-            q.boxes.push_back(*r);
+            into.push_back(*r);
       }
       const int64_t image_id = image_of[qid];
       auto slot = by_image.find(image_id);

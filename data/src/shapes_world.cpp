@@ -414,6 +414,7 @@ std::optional<Question> make_question(QuestionFamily f, const std::vector<Object
       q.question = "what is left of the " + name(o.colour) + " " + name(o.shape) + "?";
       q.answer = name(l.colour) + " " + name(l.shape);
       q.boxes = {l.box};
+      q.reference_boxes = {o.box};
       return q;
     }
   }

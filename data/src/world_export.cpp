@@ -108,6 +108,12 @@ Result<ExportSummary> export_world(const ShapesWorld& world, Split split, uint64
                            {"answers", human},
                            {"family", to_string(q.family)},
                            {"boxes", boxes}});
+        if (!q.reference_boxes.empty()) {
+          json refs = json::array();
+          for (const auto& b : q.reference_boxes)
+            refs.push_back(box_json(b));
+          answers.back()["reference_boxes"] = refs;
+        }
       }
       ++sum.images;
       sum.captions += static_cast<int>(scene.captions.size());

@@ -34,6 +34,18 @@ TEST(LoadWorldFolder, ReadsBackWhatTheWorldExported) {
   EXPECT_EQ(img.questions[0].answers.size(), 10u);
   EXPECT_EQ(img.questions[0].family, to_string(s.questions[0].family));
   EXPECT_EQ(img.questions[0].boxes, s.questions[0].boxes);
+  // Every question's boxes and reference boxes, what-left's among them.
+  int references = 0;
+  for (size_t i = 0; i < ds.value().images.size(); ++i) {
+    const Scene si = world.scene(i, Split::kDev);
+    ASSERT_EQ(ds.value().images[i].questions.size(), si.questions.size());
+    for (size_t k = 0; k < si.questions.size(); ++k) {
+      EXPECT_EQ(ds.value().images[i].questions[k].boxes, si.questions[k].boxes);
+      EXPECT_EQ(ds.value().images[i].questions[k].reference_boxes, si.questions[k].reference_boxes);
+      references += si.questions[k].reference_boxes.empty() ? 0 : 1;
+    }
+  }
+  EXPECT_GT(references, 0) << "no what-left question in 6 dev scenes: export more";
 }
 
 TEST(LoadKarpathy, PicksTheSplitAndCountsRestvalAsTrain) {
@@ -133,6 +145,25 @@ TEST(LoadVqa, RefusesQuestionsAndAnnotationsThatDisagree) {
   r = load_vqa(d.file("q.json"), d.file("a.json"), d.path(), "", "fixed.png");
   EXPECT_NE(r.error().message.find("pattern containing {id}"), std::string::npos)
       << r.error().message;
+  // Boxes and reference boxes are arrays of [x, y, w, h].
+  write_bytes(d.file("q.json"),
+              R"({"questions": [{"question_id": 1, "image_id": 1, "question": "q?"}]})");
+  write_bytes(
+      d.file("a.json"),
+      R"({"annotations": [{"question_id": 1, "answers": [{"answer": "yes"}], "reference_boxes": 3}]})");
+  r = load_vqa(d.file("q.json"), d.file("a.json"), d.path(), "", "{id}.png");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("annotation 0: \"reference_boxes\" is not an array"),
+            std::string::npos)
+      << r.error().message;
+  write_bytes(
+      d.file("a.json"),
+      R"({"annotations": [{"question_id": 1, "answers": [{"answer": "yes"}], "reference_boxes": [[1, 2, 3, 4]]}]})");
+  r = load_vqa(d.file("q.json"), d.file("a.json"), d.path(), "", "{id}.png");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().images[0].questions[0].reference_boxes,
+            (std::vector<cv::Rect>{cv::Rect(1, 2, 3, 4)}));
+  EXPECT_TRUE(r.value().images[0].questions[0].boxes.empty());
 }
 
 TEST(LoadWorldFolder, SaysWhatIsMissing) {

@@ -170,6 +170,9 @@ TEST(ShapesWorld, AnswersAreTrueOfTheScene) {
   for (const auto& s : scenes()) {
     for (const auto& q : s.questions) {
       ++families[q.family];
+      if (q.family != QuestionFamily::kWhatLeft) {
+        EXPECT_TRUE(q.reference_boxes.empty()) << q.question;
+      }
       switch (q.family) {
         case QuestionFamily::kCount:
           EXPECT_EQ(q.answer, std::to_string(q.boxes.size())) << q.question;
@@ -208,6 +211,14 @@ TEST(ShapesWorld, AnswersAreTrueOfTheScene) {
           const Object* l = object_at(s, q.boxes[0]);
           EXPECT_EQ(q.answer, colour_names()[static_cast<size_t>(l->colour)] + " " +
                                   shape_names()[static_cast<size_t>(l->shape)]);
+          // The reference is the object the question names, and the answer lies left of it.
+          ASSERT_EQ(q.reference_boxes.size(), 1u) << q.question;
+          const Object* o = object_at(s, q.reference_boxes[0]);
+          EXPECT_NE(q.question.find(" the " + colour_names()[static_cast<size_t>(o->colour)] + " " +
+                                    shape_names()[static_cast<size_t>(o->shape)] + "?"),
+                    std::string::npos)
+              << q.question;
+          EXPECT_LT(l->centre().x, o->centre().x) << q.question;
           break;
         }
       }

@@ -3,8 +3,9 @@
 //   Karpathy:      {"images": [{filename, filepath?, split, sentences: [{raw, tokens?}]}]}
 //   VQA v2:        questions {"questions": [{question_id, image_id, question}]} and annotations
 //                  {"annotations": [{question_id, image_id, answers: [{answer}], answer_type?,
-//                  multiple_choice_answer?, boxes?, family?}]}; image files are named by the
-//                  COCO captions file's "images" list when given, else by a pattern with {id}.
+//                  multiple_choice_answer?, boxes?, reference_boxes?, family?}]}; image
+//                  files are named by the COCO captions file's "images" list when given, else
+//                  by a pattern with {id}.
 // Every error names the file, the entry and the problem, and says what to do.
 #pragma once
 
@@ -32,6 +33,7 @@ struct QaEntry {
   std::string answer_type;           // "yes/no", "number", "other" (or as the file says)
   std::string family;                // the shapes world's question family, when present
   std::vector<cv::Rect> boxes;       // objects the question is about, when present
+  std::vector<cv::Rect> reference_boxes;  // objects the answer is found from, when present
 };
 
 struct ImageEntry {

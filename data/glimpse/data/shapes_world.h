@@ -53,6 +53,9 @@ struct Question {
   std::string question;
   std::string answer;
   std::vector<cv::Rect> boxes;  // the objects the question is about
+  // The objects the answer is found from, when they are not the answer's: what-left's named
+  // object, whose left neighbour is the answer (and the boxes).
+  std::vector<cv::Rect> reference_boxes;
 };
 
 struct Scene {
