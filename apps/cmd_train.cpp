@@ -183,6 +183,12 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
   cmd->add_flag("--heads-may-split", to.heads_may_split,
                 "With --supervise-each-head: answers about several objects (counts, relations) "
                 "supervise only the average, so heads may split between the objects");
+  cmd->add_flag("--pair-heads", to.pair_heads,
+                "Relation questions (the shapes world's) hold half of every layer's heads on "
+                "the first object they name and half on the second");
+  cmd->add_flag("--reference-first", to.reference_first,
+                "What-left questions (the shapes world's) hold the first layer's heads on the "
+                "object they name and the later layers' on the answer");
   cmd->add_option("--target-power", to.target_power,
                   "Attention supervision and grounding pull each cell's attention in proportion "
                   "to (its share inside the box)^this: 1 spreads it over every cell the box "

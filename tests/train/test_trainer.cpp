@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
+#include "glimpse/core/file_util.h"
 #include "glimpse/core/safetensors.h"
 #include "glimpse/data/world_export.h"
 #include "glimpse/fusion/overlay.h"
@@ -206,6 +208,138 @@ TEST(AttentionSupervisionLoss, ScoresTheAverageMapOrEveryHead) {
               (-std::log(0.75) - std::log(0.5) / 2) / 2, 1e-6);
 }
 
+// Per-head targets: two heads, each on its own cell, and targets that say so score 0; the
+// average map (0.5, 0.5) against the average target (0.5, 0.5) scores log 2.
+TEST(AttentionSupervisionLoss, ScoresEachHeadAgainstItsOwnTarget) {
+  const std::vector<torch::Tensor> split = {
+      torch::tensor({1.0f, 0.0f, 0.0f, 1.0f}).view({1, 2, 1, 2})};
+  const auto rows = torch::tensor({0}, torch::kLong), positions = torch::tensor({0}, torch::kLong);
+  const auto apart = torch::tensor({1.0f, 0.0f, 0.0f, 1.0f}).view({1, 2, 2});
+  EXPECT_NEAR(attention_supervision_loss(split, rows, positions, apart, torch::tensor({true}))
+                  .item<double>(),
+              0.0, 1e-6);
+  EXPECT_NEAR(attention_supervision_loss(split, rows, positions, apart, torch::tensor({false}))
+                  .item<double>(),
+              std::log(2.0), 1e-6);
+  // The same targets the other way round: each head is scored on the cell it ignores.
+  EXPECT_GT(
+      attention_supervision_loss(split, rows, positions, apart.flip({1}), torch::tensor({true}))
+          .item<double>(),
+      18.0);
+  // Three head targets for two heads is a mistake, named.
+  try {
+    attention_supervision_loss(split, rows, positions, torch::full({1, 3, 2}, 0.5f),
+                               torch::tensor({true}));
+    ADD_FAILURE() << "three targets for two heads were taken";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("3 head targets for 2 heads"), std::string::npos)
+        << e.what();
+  }
+}
+
+// Two layers of four heads: a pair's first map goes to heads 0 and 1 of each layer, its second
+// to heads 2 and 3; a single map goes to all eight.
+TEST(HeadTargets, GiveHalfOfEveryLayersHeadsToEachObject) {
+  const std::vector<torch::Tensor> attention = {torch::zeros({1, 4, 1, 3}),
+                                                torch::zeros({1, 4, 1, 3})};
+  const auto a = torch::tensor({1.0f, 0.0f, 0.0f}), b = torch::tensor({0.0f, 0.0f, 1.0f}),
+             c = torch::tensor({0.0f, 1.0f, 0.0f});
+  const HeadTarget single{c, torch::Tensor(), false};
+  const auto t = head_targets({{a, b, false}, single}, attention);
+  ASSERT_EQ(t.sizes(), (std::vector<int64_t>{2, 8, 3}));
+  for (int64_t h = 0; h < 8; ++h) {
+    EXPECT_TRUE(torch::equal(t[0][h], h % 4 < 2 ? a : b)) << "head " << h;
+    EXPECT_TRUE(torch::equal(t[1][h], c)) << "head " << h;
+  }
+  // Without pairs, one map a target, as before.
+  const auto plain = head_targets({{a, torch::Tensor(), false}, single}, attention);
+  EXPECT_EQ(plain.sizes(), (std::vector<int64_t>{2, 3}));
+  // Three heads: one for the first object, two for the second.
+  const auto three = head_targets({{a, b, false}}, {torch::zeros({1, 3, 1, 3})});
+  EXPECT_TRUE(torch::equal(three[0][0], a));
+  EXPECT_TRUE(torch::equal(three[0][1], b));
+  EXPECT_TRUE(torch::equal(three[0][2], b));
+  EXPECT_THROW(head_targets({{a, b, false}}, {torch::zeros({1, 1, 1, 3})}), c10::Error);
+  // Split by layer: the first layer's four heads take the reference, the second's the answer.
+  const auto hop = head_targets({{a, b, true}}, attention);
+  for (int64_t h = 0; h < 8; ++h)
+    EXPECT_TRUE(torch::equal(hop[0][h], h < 4 ? a : b)) << "head " << h;
+  EXPECT_THROW(head_targets({{a, b, true}}, {torch::zeros({1, 4, 1, 3})}), c10::Error);
+}
+
+TEST(Train, PairHeadsNeedSupervisionAndHeadsToDivide) {
+  TempDir d;
+  export_tiny_world(d.file("world"));
+  auto o = tiny_options(d.file("world"), d.file("m.safetensors"));
+  o.pair_heads = true;
+  auto r = train(o, tiny_model());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "--pair-heads divides attention supervision between heads: give "
+            "--attention-supervision a weight above 0");
+  o.attention_supervision = 1.0;
+  r = train(o, tiny_model());  // the LSTM's additive attention: one head
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "--pair-heads needs an attention of 2 heads or more, and 'additive+gate' has 1 (try "
+            "--attention cross:4)");
+}
+
+TEST(Train, ReferenceFirstNeedsSupervisionAndLayersToDivide) {
+  TempDir d;
+  export_tiny_world(d.file("world"));
+  auto o = tiny_options(d.file("world"), d.file("m.safetensors"));
+  o.reference_first = true;
+  auto r = train(o, tiny_model());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "--reference-first divides attention supervision between layers: give "
+            "--attention-supervision a weight above 0");
+  o.attention_supervision = 1.0;
+  r = train(o, tiny_model());  // an LSTM: one layer
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "--reference-first needs a decoder of 2 layers or more (a transformer with --layers "
+            "2), and this one has 1");
+  // A transformer of 2 layers and 2 heads trains with both on, on relation and what-left
+  // questions, and its checkpoints record them.
+  data::WorldOptions w;
+  w.image_size = 32;
+  w.min_objects = 3;
+  w.max_objects = 4;
+  w.questions_per_scene = 6;
+  data::export_world(data::ShapesWorld(w), data::Split::kTrain, 0, 8, d.file("world3")).take();
+  data::export_world(data::ShapesWorld(w), data::Split::kDev, 0, 2, d.file("world3")).take();
+  const auto ds = data::load_world_folder(d.file("world3"), "train").take();
+  int relations = 0, what_left = 0;
+  for (const auto& img : ds.images)
+    for (const auto& q : img.questions) {
+      relations += q.family == "relation";
+      what_left += q.family == "what-left";
+    }
+  ASSERT_GT(relations, 0);
+  ASSERT_GT(what_left, 0);
+  auto c = tiny_model();
+  c.decoder = "transformer";
+  c.transformer.d_model = 16;
+  c.transformer.layers = 2;
+  c.transformer.heads = 2;
+  c.transformer.ffn_dim = 32;
+  c.transformer.cross_attention = "cross:2";
+  o = tiny_options(d.file("world3"), d.file("t.safetensors"));
+  o.epochs = 1;
+  o.attention_supervision = 1.0;
+  o.supervise_each_head = true;
+  o.pair_heads = o.reference_first = true;
+  r = train(o, c);
+  ASSERT_TRUE(r) << r.error().message;
+  const std::string ckpt = d.file("t.safetensors.ckpt");
+  const auto st =
+      nlohmann::json::parse(read_bytes(ckpt + "/" + read_bytes(ckpt + "/LATEST") + "/state.json"));
+  EXPECT_EQ(st["run"]["pair_heads"], true);
+  EXPECT_EQ(st["run"]["reference_first"], true);
+}
+
 TEST(Train, GroundingTeachesTheEncoderWhereTheWordsAreAndResumesExactly) {
   TempDir d;
   export_tiny_world(d.file("world"));
@@ -287,6 +421,24 @@ TEST(Train, ResumeRefusesWhatItCannotContinue) {
   EXPECT_EQ(r.error().message, "--resume: the checkpoint in '" + d.file("m.safetensors") +
                                    ".ckpt' was made with epochs = 3, not 4; resume with the "
                                    "same options");
+  // A checkpoint from before an option existed was made with its default: resuming with the
+  // default goes on, and with another value is refused.
+  o.epochs = 3;
+  const std::string ckpt = d.file("m.safetensors.ckpt");
+  const std::string state = ckpt + "/" + read_bytes(ckpt + "/LATEST") + "/state.json";
+  auto st = nlohmann::json::parse(read_bytes(state));
+  ASSERT_TRUE(st["run"].contains("target_power"));
+  st["run"].erase("target_power");
+  st["run"].erase("pair_heads");
+  core::write_file_atomic(state, st.dump());
+  o.target_power = 2.0;
+  r = train(o, tiny_model());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "--resume: the checkpoint in '" + d.file("m.safetensors") +
+                                   ".ckpt' was made with target_power = 1.0, not 2.0; resume "
+                                   "with the same options");
+  o.target_power = 1.0;
+  EXPECT_TRUE(train(o, tiny_model()));
 }
 
 TEST(Train, RefusesBadOptionsAndEmptyData) {

@@ -12,6 +12,7 @@
 
 #include "glimpse/core/file_util.h"
 #include "glimpse/core/safetensors.h"
+#include "glimpse/fusion/attention.h"
 #include "glimpse/fusion/overlay.h"
 #include "glimpse/text/caption_metrics.h"
 #include "glimpse/text/decoder.h"
@@ -36,17 +37,70 @@ torch::Tensor attention_supervision_loss(const std::vector<torch::Tensor>& atten
                                          const torch::Tensor& rows, const torch::Tensor& positions,
                                          const torch::Tensor& targets,
                                          const torch::Tensor& each_head) {
-  TORCH_CHECK(!attention.empty() && targets.dim() == 2 && each_head.size(0) == targets.size(0),
+  TORCH_CHECK(!attention.empty() && (targets.dim() == 2 || targets.dim() == 3) &&
+                  each_head.size(0) == targets.size(0),
               "attention supervision needs maps and one flag a target");
   // Every layer's every head, [P, layers * heads, N].
   std::vector<torch::Tensor> maps;
   for (const auto& a : attention)  // [B, heads, L, N]
     maps.push_back(a.index({rows, torch::indexing::Slice(), positions}));
   const auto picked = torch::cat(maps, 1);
-  const auto per_head = -(targets.unsqueeze(1) * torch::log(picked + 1e-8)).sum(2).mean(1);  // [P]
+  const auto per_target = targets.dim() == 3 ? targets : targets.unsqueeze(1);  // [P, 1 or LH, N]
+  TORCH_CHECK(per_target.size(1) == 1 || per_target.size(1) == picked.size(1),
+              "attention supervision: ", per_target.size(1), " head targets for ", picked.size(1),
+              " heads");
+  const auto per_head = -(per_target * torch::log(picked + 1e-8)).sum(2).mean(1);  // [P]
   // The map the evaluation reads, averaged over layers and heads (layers hold the same number).
-  const auto mean = -(targets * torch::log(picked.mean(1) + 1e-8)).sum(1);  // [P]
+  const auto mean = -(per_target.mean(1) * torch::log(picked.mean(1) + 1e-8)).sum(1);  // [P]
   return torch::where(each_head, per_head, mean).mean();
+}
+
+torch::Tensor head_targets(const std::vector<HeadTarget>& targets,
+                           const std::vector<torch::Tensor>& attention) {
+  TORCH_CHECK(!targets.empty() && !attention.empty(), "head_targets needs targets and maps");
+  const bool any_split = std::any_of(targets.begin(), targets.end(),
+                                     [](const HeadTarget& t) { return t.second.defined(); });
+  std::vector<torch::Tensor> rows;
+  rows.reserve(targets.size());
+  if (!any_split) {
+    for (const auto& t : targets)
+      rows.push_back(t.first);
+    return torch::stack(rows);  // [P, N]
+  }
+  // Which of the layer-major heads take the second map: the upper half of each layer's heads,
+  // or every head of the layers after the first.
+  std::vector<int64_t> upper_half, later_layers;
+  for (size_t l = 0; l < attention.size(); ++l) {  // [B, heads, L, N]
+    const int64_t h = attention[l].size(1);
+    for (int64_t k = 0; k < h; ++k) {
+      upper_half.push_back(k >= h / 2 ? 1 : 0);
+      later_layers.push_back(l > 0 ? 1 : 0);
+    }
+  }
+  auto mask = [](const std::vector<int64_t>& m) {
+    return torch::tensor(m, torch::kLong).to(torch::kBool).unsqueeze(1);  // [LH, 1]
+  };
+  const auto by_head = mask(upper_half), by_layer = mask(later_layers);
+  const int64_t heads = by_head.size(0);
+  for (const auto& t : targets) {
+    const auto first = t.first.unsqueeze(0).expand({heads, t.first.size(0)});
+    if (!t.second.defined()) {
+      rows.push_back(first);
+      continue;
+    }
+    if (t.by_layer) {
+      TORCH_CHECK(attention.size() >= 2, "a target split by layer needs 2 layers or more, not ",
+                  attention.size());
+    } else {
+      for (const auto& a : attention)
+        TORCH_CHECK(a.size(1) >= 2,
+                    "a target split by head needs 2 heads or more in every "
+                    "layer, not ",
+                    a.size(1));
+    }
+    rows.push_back(torch::where(t.by_layer ? by_layer : by_head, t.second.unsqueeze(0), first));
+  }
+  return torch::stack(rows);  // [P, layers * heads, N]
 }
 
 double learning_rate(const TrainOptions& o, int64_t step, int64_t total) {
@@ -105,6 +159,8 @@ json run_options(const TrainOptions& o) {
               {"target_power", o.target_power},
               {"supervise_each_head", o.supervise_each_head},
               {"heads_may_split", o.heads_may_split},
+              {"pair_heads", o.pair_heads},
+              {"reference_first", o.reference_first},
               {"train_split", o.train_split}};
 }
 
@@ -431,6 +487,28 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       throw Error(ErrorCode::kInvalidArgument,
                   std::string(o.grounding > 0 ? "word grounding" : "attention supervision") +
                       " needs object boxes and images, not feature caches");
+    if (o.pair_heads) {
+      if (o.attention_supervision <= 0)
+        throw Error(ErrorCode::kInvalidArgument,
+                    "--pair-heads divides attention supervision between heads: give "
+                    "--attention-supervision a weight above 0");
+      const auto spec = fusion::parse_attention_spec(config.attention());
+      if (spec.ok() && spec.value().heads < 2)
+        throw Error(ErrorCode::kInvalidArgument,
+                    "--pair-heads needs an attention of 2 heads or more, and '" +
+                        config.attention() + "' has 1 (try --attention cross:4)");
+    }
+    if (o.reference_first) {
+      if (o.attention_supervision <= 0)
+        throw Error(ErrorCode::kInvalidArgument,
+                    "--reference-first divides attention supervision between layers: give "
+                    "--attention-supervision a weight above 0");
+      const int64_t layers = config.decoder == "lstm" ? 1 : config.transformer.layers;
+      if (layers < 2)
+        throw Error(ErrorCode::kInvalidArgument,
+                    "--reference-first needs a decoder of 2 layers or more (a transformer with "
+                    "--layers 2), and this one has 1");
+    }
     if (!o.dev_features.empty() && !cached)
       throw Error(ErrorCode::kInvalidArgument,
                   "--dev-features goes with --features (the training split's caches)");
@@ -459,8 +537,10 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       pos.best_report.cider_d = b["cider_d"];
       pos.best_report.vqa_accuracy = b["vqa_accuracy"];
       const json& was = st["run"];
+      // A checkpoint written before an option existed was made with that option's default.
+      const json defaults = run_options(TrainOptions{});
       for (auto it = pos.run.begin(); it != pos.run.end(); ++it) {
-        const json before = was.contains(it.key()) ? was[it.key()] : json();
+        const json before = was.contains(it.key()) ? was[it.key()] : defaults[it.key()];
         if (before != it.value())
           throw Error(ErrorCode::kInvalidArgument,
                       "--resume: the checkpoint in '" + ckpt_dir + "' was made with " + it.key() +
@@ -568,8 +648,15 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     std::vector<std::vector<int64_t>> grounding_words(train_set.images.size());
     std::vector<std::vector<torch::Tensor>> grounding_rows(train_set.images.size());
     size_t grounded_images = 0;
-    std::vector<std::vector<std::vector<std::pair<int64_t, int64_t>>>> supervised(
-        train_set.images.size());
+    // A supervised position of a sequence and its target: row `first` of the image's targets
+    // for every head, or `first` for the first part of the heads and `second` for the rest (see
+    // HeadTarget): a relation's two objects with pair_heads, split by head; a reference and the
+    // answer with reference_first, split by layer.
+    struct Supervised {
+      int64_t position, first, second = -1;
+      bool by_layer = false;
+    };
+    std::vector<std::vector<std::vector<Supervised>>> supervised(train_set.images.size());
     // The attention target of image i's boxes over the grid cells, [N], summing to 1 (or 0).
     auto target_over_cells = [&](size_t i, const std::vector<cv::Rect>& boxes) {
       const cv::Mat t = fusion::attention_target(
@@ -608,9 +695,9 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           if (supervise && c.word_boxes.size() == words.size())
             for (size_t w = 0; w < words.size(); ++w)
               if (c.word_boxes[w])
-                supervised[i].back().emplace_back(
-                    static_cast<int64_t>(per_image[i].back().prefix_len + w - 1),
-                    target_of(seen, {*c.word_boxes[w]}));
+                supervised[i].back().push_back(
+                    {static_cast<int64_t>(per_image[i].back().prefix_len + w - 1),
+                     target_of(seen, {*c.word_boxes[w]})});
         }
       if (o.questions)
         for (const auto& q : img.questions) {
@@ -620,11 +707,20 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
             per_image_mirrored[i].push_back(text::qa_sequence(
                 vocab, mirrored_words(text::tokenize(q.question)), mirrored_words(answer)));
           supervised[i].emplace_back();
+          const bool pair = o.pair_heads && q.family == "relation" && q.boxes.size() == 2;
+          const bool hop = o.reference_first && !q.reference_boxes.empty();
           if (supervise && !q.boxes.empty())
-            for (size_t w = 0; w < answer.size(); ++w)
-              supervised[i].back().emplace_back(
-                  static_cast<int64_t>(per_image[i].back().prefix_len + w - 1),
-                  target_of(seen, q.boxes));
+            for (size_t w = 0; w < answer.size(); ++w) {
+              const auto position = static_cast<int64_t>(per_image[i].back().prefix_len + w - 1);
+              if (pair)
+                supervised[i].back().push_back({position, target_of(seen, {q.boxes[0]}),
+                                                target_of(seen, {q.boxes[1]}), false});
+              else if (hop)
+                supervised[i].back().push_back(
+                    {position, target_of(seen, q.reference_boxes), target_of(seen, q.boxes), true});
+              else
+                supervised[i].back().push_back({position, target_of(seen, q.boxes)});
+            }
         }
       if (ground) {
         // Word grounding targets: each boxed word of the captions, with the union of its boxes.
@@ -730,7 +826,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         std::vector<int64_t> image_index;
         std::vector<text::Sequence> seqs;
         std::vector<int64_t> sup_row, sup_pos;
-        std::vector<torch::Tensor> sup_target;
+        std::vector<HeadTarget> sup_target;
         std::vector<int64_t> sup_each;  // 1: score every head (see attention_supervision_loss)
         std::vector<torch::Tensor> batch_features;
         std::vector<int64_t> ground_image, ground_word;
@@ -751,12 +847,17 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           }
           const auto& sequences_of = mirrored ? per_image_mirrored[i] : per_image[i];
           for (size_t q = 0; q < sequences_of.size(); ++q) {
-            for (const auto& [position, k] : supervised[i][q]) {
+            for (const auto& t : supervised[i][q]) {
               sup_row.push_back(static_cast<int64_t>(seqs.size()));
-              sup_pos.push_back(position);
-              sup_target.push_back(targets[i][k]);
-              sup_each.push_back(o.supervise_each_head &&
-                                 (!o.heads_may_split || single_object[i][k]));
+              sup_pos.push_back(t.position);
+              if (t.second < 0) {
+                sup_target.push_back({targets[i][t.first], torch::Tensor(), false});
+                sup_each.push_back(o.supervise_each_head &&
+                                   (!o.heads_may_split || single_object[i][t.first]));
+              } else {
+                sup_target.push_back({targets[i][t.first], targets[i][t.second], t.by_layer});
+                sup_each.push_back(1);  // the parts only mean something head by head
+              }
             }
             seqs.push_back(sequences_of[q]);
             image_index.push_back(
@@ -798,7 +899,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         if (supervise && !sup_row.empty()) {
           const auto attention_loss = attention_supervision_loss(
               out.attention, torch::tensor(sup_row, torch::kLong),
-              torch::tensor(sup_pos, torch::kLong), torch::stack(sup_target),
+              torch::tensor(sup_pos, torch::kLong), head_targets(sup_target, out.attention),
               torch::tensor(sup_each, torch::kLong).to(torch::kBool));
           loss = loss + o.attention_supervision * attention_loss;
         }

@@ -64,6 +64,17 @@ struct TrainOptions {
   // With supervise_each_head: answers about several objects (counts, relations) keep the
   // averaged map, so heads may split between the objects.
   bool heads_may_split = false;
+  // Relation questions (the shapes world's family "relation", whose two boxes come in the order
+  // the question names the objects) hold the first half of every layer's heads on the first
+  // object and the other half on the second, each head scored on its own, so that the answer
+  // reads the two positions apart instead of their average. Needs a decoder of 2 heads or more.
+  bool pair_heads = false;
+  // Questions whose answer is found from another object they name (the shapes world's
+  // what-left: the answer is the named object's left neighbour; its box comes as the
+  // question's reference box) hold the first layer's heads on the named object and the later
+  // layers' on the answer, so that the first layer finds the reference and the next looks
+  // beside it. Needs a decoder of 2 layers or more.
+  bool reference_first = false;
   bool captions = true;   // train on captions
   bool questions = true;  // train on questions
   int min_count = 1;      // vocabulary threshold
@@ -90,15 +101,31 @@ struct TrainOptions {
 // options.warmup_steps, then cosine decay to 5% of it at the last step.
 double learning_rate(const TrainOptions& options, int64_t step, int64_t total);
 
-// Attention supervision's loss: the cross-entropy of the targets [P, N] (each summing to 1)
-// under the attention of sequence rows[p] at position positions[p], from `attention` (per
-// layer, [B, heads, L, N]), averaged over the targets. Where each_head[p] (bool [P]) is false
-// it scores the map averaged over layers and heads; where true, every head's map on its own,
-// the losses averaged.
+// Attention supervision's loss: the cross-entropy of the targets under the attention of
+// sequence rows[p] at position positions[p], from `attention` (per layer, [B, heads, L, N]),
+// averaged over the targets. A target is a map over the N cells summing to 1: one for every
+// head ([P, N]), or one per head ([P, layers * heads, N], layer-major). Where each_head[p]
+// (bool [P]) is false it scores the map averaged over layers and heads against the averaged
+// target; where true, every head's map against its own target, the losses averaged.
 torch::Tensor attention_supervision_loss(const std::vector<torch::Tensor>& attention,
                                          const torch::Tensor& rows, const torch::Tensor& positions,
                                          const torch::Tensor& targets,
                                          const torch::Tensor& each_head);
+
+// A target of attention supervision over the N grid cells: `first` for every head, or, with
+// `second`, `first` for the first part of the heads and `second` for the rest. The parts are
+// the lower half of every layer's heads (heads / 2 of them, rounded down) and the upper half
+// (by_layer false), or the first layer's heads and the later layers' (by_layer true).
+struct HeadTarget {
+  torch::Tensor first;   // [N]
+  torch::Tensor second;  // [N], or undefined
+  bool by_layer = false;
+};
+
+// The targets of attention_supervision_loss for a step whose maps are `attention` (per layer,
+// [B, heads, L, N]): [P, N] when no target has a second map, else [P, layers * heads, N].
+torch::Tensor head_targets(const std::vector<HeadTarget>& targets,
+                           const std::vector<torch::Tensor>& attention);
 
 struct EvalReport {
   int images = 0, questions = 0;
