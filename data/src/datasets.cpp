@@ -348,6 +348,18 @@ Result<Dataset> load_vqa(const std::string& questions_path, const std::string& a
           if (auto r = box_of(b, annotations_path, at))
             into.push_back(*r);
       }
+      if (anns[i].contains("mentions")) {
+        const json& ms = anns[i]["mentions"];
+        if (!ms.is_array())
+          bad(annotations_path, at + ": \"mentions\" is not an array");
+        for (size_t k = 0; k < ms.size(); ++k) {
+          const std::string mat = at + " mention " + std::to_string(k);
+          const auto words = field<std::string>(ms[k], "words", annotations_path, mat);
+          if (!ms[k].contains("box") || ms[k]["box"].is_null())
+            bad(annotations_path, mat + " has no \"box\"");
+          q.mentions.emplace_back(words, *box_of(ms[k]["box"], annotations_path, mat));
+        }
+      }
       const int64_t image_id = image_of[qid];
       auto slot = by_image.find(image_id);
       if (slot == by_image.end()) {

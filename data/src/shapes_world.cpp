@@ -330,6 +330,7 @@ std::optional<Question> make_question(QuestionFamily f, const std::vector<Object
       q.question = "what colour is the " + name(o.shape) + "?";
       q.answer = name(o.colour);
       q.boxes = {o.box};
+      q.mentions = {{name(o.shape), o.box}};
       return q;
     }
     case QuestionFamily::kShape: {
@@ -338,6 +339,7 @@ std::optional<Question> make_question(QuestionFamily f, const std::vector<Object
       q.question = "what shape is the " + name(o.colour) + " object?";
       q.answer = name(o.shape);
       q.boxes = {o.box};
+      q.mentions = {{name(o.colour) + " object", o.box}};
       return q;
     }
     case QuestionFamily::kSize: {
@@ -348,6 +350,7 @@ std::optional<Question> make_question(QuestionFamily f, const std::vector<Object
       q.question = "what size is the " + name(o.colour) + " " + name(o.shape) + "?";
       q.answer = name(o.size);
       q.boxes = {o.box};
+      q.mentions = {{name(o.colour) + " " + name(o.shape), o.box}};
       return q;
     }
     case QuestionFamily::kCount: {
@@ -400,6 +403,8 @@ std::optional<Question> make_question(QuestionFamily f, const std::vector<Object
                    name(p.colour) + " " + name(p.shape) + "?";
       q.answer = asked == rel ? "yes" : "no";
       q.boxes = {o.box, p.box};
+      q.mentions = {{name(o.colour) + " " + name(o.shape), o.box},
+                    {name(p.colour) + " " + name(p.shape), p.box}};
       return q;
     }
     case QuestionFamily::kWhatLeft: {
@@ -415,6 +420,7 @@ std::optional<Question> make_question(QuestionFamily f, const std::vector<Object
       q.answer = name(l.colour) + " " + name(l.shape);
       q.boxes = {l.box};
       q.reference_boxes = {o.box};
+      q.mentions = {{name(o.colour) + " " + name(o.shape), o.box}};
       return q;
     }
   }

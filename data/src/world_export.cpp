@@ -114,6 +114,12 @@ Result<ExportSummary> export_world(const ShapesWorld& world, Split split, uint64
             refs.push_back(box_json(b));
           answers.back()["reference_boxes"] = refs;
         }
+        if (!q.mentions.empty()) {
+          json mentions = json::array();
+          for (const auto& m : q.mentions)
+            mentions.push_back({{"words", m.words}, {"box", box_json(m.box)}});
+          answers.back()["mentions"] = mentions;
+        }
       }
       ++sum.images;
       sum.captions += static_cast<int>(scene.captions.size());

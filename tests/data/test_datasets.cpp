@@ -42,6 +42,12 @@ TEST(LoadWorldFolder, ReadsBackWhatTheWorldExported) {
     for (size_t k = 0; k < si.questions.size(); ++k) {
       EXPECT_EQ(ds.value().images[i].questions[k].boxes, si.questions[k].boxes);
       EXPECT_EQ(ds.value().images[i].questions[k].reference_boxes, si.questions[k].reference_boxes);
+      const auto& mentions = ds.value().images[i].questions[k].mentions;
+      ASSERT_EQ(mentions.size(), si.questions[k].mentions.size());
+      for (size_t m = 0; m < mentions.size(); ++m) {
+        EXPECT_EQ(mentions[m].first, si.questions[k].mentions[m].words);
+        EXPECT_EQ(mentions[m].second, si.questions[k].mentions[m].box);
+      }
       references += si.questions[k].reference_boxes.empty() ? 0 : 1;
     }
   }
@@ -164,6 +170,21 @@ TEST(LoadVqa, RefusesQuestionsAndAnnotationsThatDisagree) {
   EXPECT_EQ(r.value().images[0].questions[0].reference_boxes,
             (std::vector<cv::Rect>{cv::Rect(1, 2, 3, 4)}));
   EXPECT_TRUE(r.value().images[0].questions[0].boxes.empty());
+  // Mentions are an array of {words, box}.
+  for (const auto& [mentions, message] : std::vector<std::pair<std::string, std::string>>{
+           {R"("square")", "annotation 0: \"mentions\" is not an array"},
+           {R"([{"box": [1, 2, 3, 4]}])", "annotation 0 mention 0 has no \"words\""},
+           {R"([{"words": "red square"}])", "annotation 0 mention 0 has no \"box\""},
+           {R"([{"words": "red square", "box": [1, 2]}])",
+            "annotation 0 mention 0: a box must be [x, y, width, height] or null"}}) {
+    write_bytes(
+        d.file("a.json"),
+        R"({"annotations": [{"question_id": 1, "answers": [{"answer": "yes"}], "mentions": )" +
+            mentions + "}]}");
+    r = load_vqa(d.file("q.json"), d.file("a.json"), d.path(), "", "{id}.png");
+    ASSERT_FALSE(r.ok()) << mentions;
+    EXPECT_NE(r.error().message.find(message), std::string::npos) << r.error().message;
+  }
 }
 
 TEST(LoadWorldFolder, SaysWhatIsMissing) {

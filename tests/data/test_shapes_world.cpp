@@ -173,6 +173,25 @@ TEST(ShapesWorld, AnswersAreTrueOfTheScene) {
       if (q.family != QuestionFamily::kWhatLeft) {
         EXPECT_TRUE(q.reference_boxes.empty()) << q.question;
       }
+      // Each mention is said in the question, in order, and names its object.
+      size_t from = 0;
+      for (const auto& m : q.mentions) {
+        const size_t at = q.question.find(" the " + m.words, from);
+        ASSERT_NE(at, std::string::npos) << q.question << " / " << m.words;
+        from = at + 1;
+        const Object* o = object_at(s, m.box);
+        ASSERT_NE(o, nullptr) << q.question;
+        const std::string shape = shape_names()[static_cast<size_t>(o->shape)];
+        const std::string colour = colour_names()[static_cast<size_t>(o->colour)];
+        EXPECT_TRUE(m.words == shape || m.words == colour + " object" ||
+                    m.words == colour + " " + shape)
+            << q.question << " / " << m.words;
+      }
+      const bool counts = q.family == QuestionFamily::kCount || q.family == QuestionFamily::kExist;
+      EXPECT_EQ(q.mentions.size(), counts                                  ? 0u
+                                   : q.family == QuestionFamily::kRelation ? 2u
+                                                                           : 1u)
+          << q.question;
       switch (q.family) {
         case QuestionFamily::kCount:
           EXPECT_EQ(q.answer, std::to_string(q.boxes.size())) << q.question;

@@ -3,9 +3,9 @@
 //   Karpathy:      {"images": [{filename, filepath?, split, sentences: [{raw, tokens?}]}]}
 //   VQA v2:        questions {"questions": [{question_id, image_id, question}]} and annotations
 //                  {"annotations": [{question_id, image_id, answers: [{answer}], answer_type?,
-//                  multiple_choice_answer?, boxes?, reference_boxes?, family?}]}; image
-//                  files are named by the COCO captions file's "images" list when given, else
-//                  by a pattern with {id}.
+//                  multiple_choice_answer?, boxes?, reference_boxes?, mentions?: [{words,
+//                  box}], family?}]}; image files are named by the COCO captions file's
+//                  "images" list when given, else by a pattern with {id}.
 // Every error names the file, the entry and the problem, and says what to do.
 #pragma once
 
@@ -34,6 +34,8 @@ struct QaEntry {
   std::string family;                // the shapes world's question family, when present
   std::vector<cv::Rect> boxes;       // objects the question is about, when present
   std::vector<cv::Rect> reference_boxes;  // objects the answer is found from, when present
+  // Phrases of the question that name one object each, with its box, in the question's order.
+  std::vector<std::pair<std::string, cv::Rect>> mentions;
 };
 
 struct ImageEntry {

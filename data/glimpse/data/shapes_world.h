@@ -48,6 +48,13 @@ struct Caption {
 enum class QuestionFamily { kColour, kShape, kSize, kCount, kExist, kRelation, kWhatLeft };
 const char* to_string(QuestionFamily family);
 
+// A phrase of a question that names one object: "square", "red object", "red square".
+struct Mention {
+  std::string words;
+  cv::Rect box;
+  bool operator==(const Mention& o) const { return words == o.words && box == o.box; }
+};
+
 struct Question {
   QuestionFamily family;
   std::string question;
@@ -56,6 +63,9 @@ struct Question {
   // The objects the answer is found from, when they are not the answer's: what-left's named
   // object, whose left neighbour is the answer (and the boxes).
   std::vector<cv::Rect> reference_boxes;
+  // The phrases that name one object each, in the order the question says them (counts and
+  // existence questions name kinds, not objects, and have none).
+  std::vector<Mention> mentions;
 };
 
 struct Scene {
