@@ -186,6 +186,9 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
   cmd->add_flag("--pair-heads", to.pair_heads,
                 "Relation questions (the shapes world's) hold half of every layer's heads on "
                 "the first object they name and half on the second");
+  cmd->add_flag("--supervise-mentions", to.supervise_mentions,
+                "Attention supervision also holds the attention at the last word of each "
+                "question phrase that names one object (the shapes world's) on that object");
   cmd->add_flag("--reference-first", to.reference_first,
                 "What-left questions (the shapes world's) hold the first layer's heads on the "
                 "object they name and the later layers' on the answer");

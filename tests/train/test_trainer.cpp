@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -41,6 +42,20 @@ fusion::ModelConfig tiny_model() {
   c.lstm.attention_dim = 8;
   c.lstm.dropout = 0.5;  // dropout draws from the RNG the checkpoint must restore
   c.image.width = c.image.height = 32;
+  return c;
+}
+
+// Two layers of two heads over an 8x8 grid.
+fusion::ModelConfig tiny_transformer() {
+  auto c = tiny_model();
+  c.small_cnn.grid_h = c.small_cnn.grid_w = 8;
+  c.small_cnn.depth = 2;
+  c.decoder = "transformer";
+  c.transformer.d_model = 16;
+  c.transformer.layers = 2;
+  c.transformer.heads = 2;
+  c.transformer.ffn_dim = 32;
+  c.transformer.cross_attention = "cross:2";
   return c;
 }
 
@@ -176,6 +191,101 @@ TEST(Train, AttentionSupervisionPullsAttentionOntoTheObjects) {
   RecordProperty("supervised", std::to_string(correctness[1]));
   EXPECT_GT(correctness[1], correctness[0] + 0.1)
       << "unsupervised " << correctness[0] << ", supervised " << correctness[1];
+}
+
+// "is the red square left of the blue circle": tokens <bos> <question> is the red square ...;
+// "red square" ends at token 5, "blue circle" at token 10.
+TEST(MentionPositions, AreTheLastWordOfEachPhraseInOrder) {
+  const auto words = text::tokenize("is the red square left of the blue circle?");
+  const cv::Rect a(0, 0, 4, 4), b(8, 8, 4, 4);
+  EXPECT_EQ(mention_positions(words, {{"red square", a}, {"blue circle", b}}, false),
+            (std::vector<int64_t>{5, 10}));
+  EXPECT_EQ(mention_positions(words, {{"red square", a}, {"blue circle", b}}, true),
+            (std::vector<int64_t>{6, 11}));
+  // The same phrase twice is found twice; a phrase before the last one found is not.
+  const auto twice = text::tokenize("is the square left of the square?");
+  EXPECT_EQ(mention_positions(twice, {{"square", a}, {"square", b}}, false),
+            (std::vector<int64_t>{4, 8}));
+  EXPECT_EQ(mention_positions(words, {{"blue circle", b}, {"red square", a}}, false),
+            (std::vector<int64_t>{10, -1}));
+  EXPECT_EQ(mention_positions(words, {{"purple zebra", a}, {"", b}}, false),
+            (std::vector<int64_t>{-1, -1}));
+}
+
+TEST(Train, SupervisedMentionsPullTheReadingOfAQuestionOntoTheObjectItNames) {
+  TempDir d;
+  data::WorldOptions w;
+  w.image_size = 32;
+  w.max_objects = 3;
+  w.questions_per_scene = 6;
+  w.captions_per_scene = 1;
+  const data::ShapesWorld world(w);
+  data::export_world(world, data::Split::kTrain, 0, 10, d.file("world")).take();
+  data::export_world(world, data::Split::kDev, 0, 2, d.file("world")).take();
+  const auto ds = data::load_world_folder(d.file("world"), "train").take();
+  double correctness[2] = {0, 0};
+  for (int mentions = 0; mentions < 2; ++mentions) {
+    auto o = tiny_options(d.file("world"), d.file("m" + std::to_string(mentions)));
+    o.epochs = 10;
+    o.lr = 3e-3;
+    o.batch_size = 14;
+    o.attention_supervision = 5.0;
+    o.supervise_mentions = mentions == 1;
+    auto c = tiny_transformer();
+    ASSERT_TRUE(train(o, c));
+    auto model = fusion::CaptionModel::load(latest_model(o.out)).take();
+    torch::NoGradGuard no_grad;
+    model->net().eval();
+    double sum = 0;
+    int read = 0;
+    for (const auto& img : ds.images) {
+      const cv::Mat rgb = vision::load_image(img.path).take();
+      for (const auto& q : img.questions) {
+        if (q.mentions.empty())
+          continue;
+        const auto words = text::tokenize(q.question);
+        const auto seq = text::qa_sequence(model->vocabulary(), words, text::tokenize(q.answer));
+        const auto out = model->net().forward(vision::to_batch({rgb}, model->config().image),
+                                              torch::tensor(seq.tokens, torch::kLong).unsqueeze(0));
+        // Every layer's every head where the first mention is read.
+        const int64_t at = mention_positions(words, q.mentions, false)[0];
+        ASSERT_GT(at, 1) << q.question;
+        auto row = torch::stack({out.attention[0][0].mean(0)[at], out.attention[1][0].mean(0)[at]})
+                       .mean(0)
+                       .contiguous();
+        const cv::Mat map(8, 8, CV_32F, row.data_ptr<float>());
+        sum += fusion::mass_inside(map, rgb.size(), model->config().image, {q.mentions[0].second});
+        ++read;
+      }
+    }
+    ASSERT_GT(read, 20);
+    correctness[mentions] = sum / read;
+  }
+  EXPECT_GT(correctness[1], correctness[0] + 0.1)
+      << "without mentions " << correctness[0] << ", with " << correctness[1];
+  // A mention the question does not say is refused before training, naming both.
+  const std::string path = d.file("world") + "/annotations_train.json";
+  auto anns = nlohmann::json::parse(read_bytes(path));
+  nlohmann::json* first = nullptr;
+  for (auto& a : anns["annotations"])
+    if (a.contains("mentions") && !first)
+      first = &a;
+  ASSERT_NE(first, nullptr);
+  (*first)["mentions"][0]["words"] = "purple zebra";
+  core::write_file_atomic(path, anns.dump());
+  auto o = tiny_options(d.file("world"), d.file("bad"));
+  o.attention_supervision = 1.0;
+  o.supervise_mentions = true;
+  auto r = train(o, tiny_model());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("its mention \"purple zebra\" is not in \""), std::string::npos)
+      << r.error().message;
+  o.attention_supervision = 0;
+  r = train(o, tiny_model());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "--supervise-mentions is a part of attention supervision: give "
+            "--attention-supervision a weight above 0");
 }
 
 // One sequence, one position, two cells; layer 0's head looks at the target cell, layer 1's
@@ -319,13 +429,7 @@ TEST(Train, ReferenceFirstNeedsSupervisionAndLayersToDivide) {
     }
   ASSERT_GT(relations, 0);
   ASSERT_GT(what_left, 0);
-  auto c = tiny_model();
-  c.decoder = "transformer";
-  c.transformer.d_model = 16;
-  c.transformer.layers = 2;
-  c.transformer.heads = 2;
-  c.transformer.ffn_dim = 32;
-  c.transformer.cross_attention = "cross:2";
+  const auto c = tiny_transformer();
   o = tiny_options(d.file("world3"), d.file("t.safetensors"));
   o.epochs = 1;
   o.attention_supervision = 1.0;

@@ -55,6 +55,29 @@ torch::Tensor attention_supervision_loss(const std::vector<torch::Tensor>& atten
   return torch::where(each_head, per_head, mean).mean();
 }
 
+std::vector<int64_t> mention_positions(
+    const std::vector<std::string>& words,
+    const std::vector<std::pair<std::string, cv::Rect>>& mentions, bool lstm) {
+  // Question word j is read at position 2 + j (after <bos> <question>). A Transformer queries
+  // that position's attention with the word itself; an LSTM (Show, Attend and Tell) with the
+  // state before it, so there a mention is held from the position after it.
+  std::vector<int64_t> out;
+  size_t from = 0;
+  for (const auto& m : mentions) {
+    const auto said = text::tokenize(m.first);
+    const auto at = said.empty() ? words.end()
+                                 : std::search(words.begin() + static_cast<std::ptrdiff_t>(from),
+                                               words.end(), said.begin(), said.end());
+    if (at == words.end()) {
+      out.push_back(-1);
+      continue;
+    }
+    from = static_cast<size_t>(at - words.begin()) + said.size();
+    out.push_back(static_cast<int64_t>(2 + from - 1) + (lstm ? 1 : 0));
+  }
+  return out;
+}
+
 torch::Tensor head_targets(const std::vector<HeadTarget>& targets,
                            const std::vector<torch::Tensor>& attention) {
   TORCH_CHECK(!targets.empty() && !attention.empty(), "head_targets needs targets and maps");
@@ -161,6 +184,7 @@ json run_options(const TrainOptions& o) {
               {"heads_may_split", o.heads_may_split},
               {"pair_heads", o.pair_heads},
               {"reference_first", o.reference_first},
+              {"supervise_mentions", o.supervise_mentions},
               {"train_split", o.train_split}};
 }
 
@@ -498,6 +522,10 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
                     "--pair-heads needs an attention of 2 heads or more, and '" +
                         config.attention() + "' has 1 (try --attention cross:4)");
     }
+    if (o.supervise_mentions && o.attention_supervision <= 0)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--supervise-mentions is a part of attention supervision: give "
+                  "--attention-supervision a weight above 0");
     if (o.reference_first) {
       if (o.attention_supervision <= 0)
         throw Error(ErrorCode::kInvalidArgument,
@@ -707,6 +735,19 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
             per_image_mirrored[i].push_back(text::qa_sequence(
                 vocab, mirrored_words(text::tokenize(q.question)), mirrored_words(answer)));
           supervised[i].emplace_back();
+          if (supervise && o.supervise_mentions) {
+            const auto positions = mention_positions(text::tokenize(q.question), q.mentions,
+                                                     model->config().decoder == "lstm");
+            for (size_t k = 0; k < positions.size(); ++k) {
+              if (positions[k] < 0)
+                throw Error(ErrorCode::kInvalidArgument,
+                            "question " + std::to_string(q.question_id) + " of '" + train_root +
+                                "': its mention \"" + q.mentions[k].first + "\" is not in \"" +
+                                q.question + "\" (after the mentions before it)");
+              supervised[i].back().push_back(
+                  {positions[k], target_of(seen, {q.mentions[k].second})});
+            }
+          }
           const bool pair = o.pair_heads && q.family == "relation" && q.boxes.size() == 2;
           const bool hop = o.reference_first && !q.reference_boxes.empty();
           if (supervise && !q.boxes.empty())

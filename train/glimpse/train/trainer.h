@@ -75,6 +75,12 @@ struct TrainOptions {
   // layers' on the answer, so that the first layer finds the reference and the next looks
   // beside it. Needs a decoder of 2 layers or more.
   bool reference_first = false;
+  // Attention supervision also holds the attention read at the last word of each question
+  // phrase that names one object (the shapes world's mentions: "the red square") on that
+  // object, so the decoder finds what the question names while reading it, and the answer can
+  // draw on it. (An LSTM's attention is queried before it reads a word: there it is the
+  // attention at the word after the phrase.)
+  bool supervise_mentions = false;
   bool captions = true;   // train on captions
   bool questions = true;  // train on questions
   int min_count = 1;      // vocabulary threshold
@@ -111,6 +117,14 @@ torch::Tensor attention_supervision_loss(const std::vector<torch::Tensor>& atten
                                          const torch::Tensor& rows, const torch::Tensor& positions,
                                          const torch::Tensor& targets,
                                          const torch::Tensor& each_head);
+
+// Where supervise_mentions holds each mention of a question (tokenized as `words`): the
+// sequence position whose attention reads the mention's last word, after <bos> <question>; in
+// an LSTM, the position after it (its attention is queried by the state before the word). Each
+// mention is looked for after the one before it; -1 when it is not there.
+std::vector<int64_t> mention_positions(
+    const std::vector<std::string>& words,
+    const std::vector<std::pair<std::string, cv::Rect>>& mentions, bool lstm);
 
 // A target of attention supervision over the N grid cells: `first` for every head, or, with
 // `second`, `first` for the first part of the heads and `second` for the rest. The parts are
