@@ -377,40 +377,31 @@ TEST(HeadTargets, GiveHalfOfEveryLayersHeadsToEachObject) {
   EXPECT_THROW(head_targets({{a, b, true}}, {torch::zeros({1, 4, 1, 3})}), c10::Error);
 }
 
-TEST(Train, PairHeadsNeedSupervisionAndHeadsToDivide) {
+// Each split needs supervision to divide, and the heads or layers to divide it between; the
+// tiny LSTM has one of each.
+TEST(Train, PairHeadsAndReferenceFirstNeedSupervisionAndHeadsOrLayersToDivide) {
   TempDir d;
   export_tiny_world(d.file("world"));
   auto o = tiny_options(d.file("world"), d.file("m.safetensors"));
-  o.pair_heads = true;
-  auto r = train(o, tiny_model());
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message,
-            "--pair-heads divides attention supervision between heads: give "
-            "--attention-supervision a weight above 0");
-  o.attention_supervision = 1.0;
-  r = train(o, tiny_model());  // the LSTM's additive attention: one head
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message,
-            "--pair-heads needs an attention of 2 heads or more, and 'additive+gate' has 1 (try "
-            "--attention cross:4)");
-}
-
-TEST(Train, ReferenceFirstNeedsSupervisionAndLayersToDivide) {
-  TempDir d;
-  export_tiny_world(d.file("world"));
-  auto o = tiny_options(d.file("world"), d.file("m.safetensors"));
-  o.reference_first = true;
-  auto r = train(o, tiny_model());
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message,
-            "--reference-first divides attention supervision between layers: give "
-            "--attention-supervision a weight above 0");
-  o.attention_supervision = 1.0;
-  r = train(o, tiny_model());  // an LSTM: one layer
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message,
-            "--reference-first needs a decoder of 2 layers or more (a transformer with --layers "
-            "2), and this one has 1");
+  for (const bool pair : {true, false}) {
+    o = tiny_options(d.file("world"), d.file("m.safetensors"));
+    (pair ? o.pair_heads : o.reference_first) = true;
+    auto r = train(o, tiny_model());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message,
+              pair ? "--pair-heads divides attention supervision between heads: give "
+                     "--attention-supervision a weight above 0"
+                   : "--reference-first divides attention supervision between layers: give "
+                     "--attention-supervision a weight above 0");
+    o.attention_supervision = 1.0;
+    r = train(o, tiny_model());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message,
+              pair ? "--pair-heads needs an attention of 2 heads or more, and 'additive+gate' has "
+                     "1 (try --attention cross:4)"
+                   : "--reference-first needs a decoder of 2 layers or more (a transformer with "
+                     "--layers 2), and this one has 1");
+  }
   // A transformer of 2 layers and 2 heads trains with both on, on relation and what-left
   // questions, and its checkpoints record them.
   data::WorldOptions w;
@@ -435,7 +426,7 @@ TEST(Train, ReferenceFirstNeedsSupervisionAndLayersToDivide) {
   o.attention_supervision = 1.0;
   o.supervise_each_head = true;
   o.pair_heads = o.reference_first = true;
-  r = train(o, c);
+  const auto r = train(o, c);
   ASSERT_TRUE(r) << r.error().message;
   const std::string ckpt = d.file("t.safetensors.ckpt");
   const auto st =

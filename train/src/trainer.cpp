@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <tuple>
 
 #include "glimpse/core/file_util.h"
 #include "glimpse/core/safetensors.h"
@@ -511,26 +512,25 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       throw Error(ErrorCode::kInvalidArgument,
                   std::string(o.grounding > 0 ? "word grounding" : "attention supervision") +
                       " needs object boxes and images, not feature caches");
+    // The options that shape attention supervision need it on.
+    for (const auto& [on, name, what] :
+         {std::tuple{o.pair_heads, "--pair-heads", "divides attention supervision between heads"},
+          std::tuple{o.reference_first, "--reference-first",
+                     "divides attention supervision between layers"},
+          std::tuple{o.supervise_mentions, "--supervise-mentions",
+                     "is a part of attention supervision"}})
+      if (on && o.attention_supervision <= 0)
+        throw Error(
+            ErrorCode::kInvalidArgument,
+            std::string(name) + " " + what + ": give --attention-supervision a weight above 0");
     if (o.pair_heads) {
-      if (o.attention_supervision <= 0)
-        throw Error(ErrorCode::kInvalidArgument,
-                    "--pair-heads divides attention supervision between heads: give "
-                    "--attention-supervision a weight above 0");
       const auto spec = fusion::parse_attention_spec(config.attention());
       if (spec.ok() && spec.value().heads < 2)
         throw Error(ErrorCode::kInvalidArgument,
                     "--pair-heads needs an attention of 2 heads or more, and '" +
                         config.attention() + "' has 1 (try --attention cross:4)");
     }
-    if (o.supervise_mentions && o.attention_supervision <= 0)
-      throw Error(ErrorCode::kInvalidArgument,
-                  "--supervise-mentions is a part of attention supervision: give "
-                  "--attention-supervision a weight above 0");
     if (o.reference_first) {
-      if (o.attention_supervision <= 0)
-        throw Error(ErrorCode::kInvalidArgument,
-                    "--reference-first divides attention supervision between layers: give "
-                    "--attention-supervision a weight above 0");
       const int64_t layers = config.decoder == "lstm" ? 1 : config.transformer.layers;
       if (layers < 2)
         throw Error(ErrorCode::kInvalidArgument,
