@@ -729,15 +729,16 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         }
       if (o.questions)
         for (const auto& q : img.questions) {
+          const auto question = text::tokenize(q.question);
           const auto answer = text::tokenize(q.answer);
-          per_image[i].push_back(text::qa_sequence(vocab, text::tokenize(q.question), answer));
+          per_image[i].push_back(text::qa_sequence(vocab, question, answer));
           if (any_mirrored)
-            per_image_mirrored[i].push_back(text::qa_sequence(
-                vocab, mirrored_words(text::tokenize(q.question)), mirrored_words(answer)));
+            per_image_mirrored[i].push_back(
+                text::qa_sequence(vocab, mirrored_words(question), mirrored_words(answer)));
           supervised[i].emplace_back();
           if (supervise && o.supervise_mentions) {
-            const auto positions = mention_positions(text::tokenize(q.question), q.mentions,
-                                                     model->config().decoder == "lstm");
+            const auto positions =
+                mention_positions(question, q.mentions, model->config().decoder == "lstm");
             for (size_t k = 0; k < positions.size(); ++k) {
               if (positions[k] < 0)
                 throw Error(ErrorCode::kInvalidArgument,
