@@ -78,6 +78,11 @@ Attention::Attention(const AttentionSpec& spec, const AttentionDims& dims)
   if (spec.use == Use::kCross && dims_.key_dim % 4 != 0)
     throw Error(ErrorCode::kInvalidArgument,
                 name + "the grid's 2-D position encoding needs a key dim divisible by 4");
+  if (spec.pos_values && dims_.value_dim % 4 != 0)
+    throw Error(ErrorCode::kInvalidArgument,
+                name +
+                    "the grid's 2-D position encoding on the values needs a value dim divisible "
+                    "by 4");
   if (spec.gate && spec.score != Score::kAdditive)
     throw Error(ErrorCode::kInvalidArgument, name + "the gate belongs to additive attention only");
 
@@ -104,6 +109,13 @@ Attention::Attention(const AttentionSpec& spec, const AttentionDims& dims)
     case Score::kDot:
     case Score::kScaledDot:
       break;
+  }
+  if (spec.sink && !multi)
+    throw Error(ErrorCode::kInvalidArgument,
+                name + "the sink belongs to multi-head attention only");
+  if (spec.sink) {  // zeros: the sink starts as one more cell of score 0 and value 0
+    sink_key_ = register_parameter("sink_key", torch::zeros({spec.heads, a / spec.heads}));
+    sink_value_ = register_parameter("sink_value", torch::zeros({spec.heads, a / spec.heads}));
   }
   if (spec.gate)
     f_beta_ = register_module("f_beta", linear(q, dims_.value_dim, true));
@@ -239,10 +251,15 @@ text::PreparedKeys Attention::prepare(const torch::Tensor& keys, const torch::Te
   p.values = values;
   p.grid_h = ctx.grid_h;
   p.grid_w = ctx.grid_w;
-  if (spec_.use == Use::kCross)
+  if (spec_.use == Use::kCross) {
     p.keys =
         keys +
         position_encoding_2d(ctx.grid_h, ctx.grid_w, dims_.key_dim).to(keys.options()).unsqueeze(0);
+    if (spec_.pos_values)
+      p.values = values + position_encoding_2d(ctx.grid_h, ctx.grid_w, dims_.value_dim)
+                              .to(values.options())
+                              .unsqueeze(0);
+  }
   switch (spec_.score) {
     case Score::kAdditive:
       p.projected = w_k_->forward(p.keys);  // [B, N, A]
@@ -254,8 +271,8 @@ text::PreparedKeys Attention::prepare(const torch::Tensor& keys, const torch::Te
       p.projected = torch::matmul(p.keys, w_->weight.narrow(1, dims_.query_dim, dims_.key_dim).t());
       break;
     case Score::kMultiHead:
-      p.projected = w_k_->forward(p.keys);         // [B, N, hidden]
-      p.projected_values = w_v_->forward(values);  // [B, N, hidden]
+      p.projected = w_k_->forward(p.keys);           // [B, N, hidden]
+      p.projected_values = w_v_->forward(p.values);  // [B, N, hidden]
       break;
     default:
       break;
@@ -299,8 +316,20 @@ AttentionOutput Attention::attend(const torch::Tensor& query, const text::Prepar
 
   if (spec_.score == Score::kMultiHead) {
     const int64_t h = spec_.heads, d = dims_.hidden / h;
-    auto vh = pk.projected_values.view({b, n, h, d}).transpose(1, 2);           // [B, H, N, d]
-    auto heads = torch::matmul(out.weights, vh);                                // [B, H, T, d]
+    auto vh = pk.projected_values.view({b, n, h, d}).transpose(1, 2);  // [B, H, N, d]
+    auto heads = torch::matmul(out.weights, vh);                       // [B, H, T, d]
+    if (spec_.sink) {
+      // The sink's share of a softmax over the cells and the sink, from the cells' log-sum-exp
+      // (stable however the scores run); the cells keep the rest in the proportions above.
+      // The sink weighs as N cells of its score: at the start (all scores 0) it takes half,
+      // on any grid.
+      auto qh = w_q_->forward(query).view({b, t, h, d}).transpose(1, 2);  // [B, H, T, d]
+      auto sink_score =
+          torch::matmul(qh, sink_key_.unsqueeze(-1)) / std::sqrt(double(d)) + std::log(double(n));
+      auto share = torch::sigmoid(sink_score - torch::logsumexp(logits, -1, true));  // [B,H,T,1]
+      heads = (1 - share) * heads + share * sink_value_.view({1, h, 1, d});
+      out.sink = share.squeeze(-1);  // [B, H, T]
+    }
     out.context = w_o_->forward(heads.transpose(1, 2).reshape({b, t, h * d}));  // [B, T, out]
   } else {
     out.context = torch::bmm(out.weights.squeeze(1), values);  // [B, T, Dv]

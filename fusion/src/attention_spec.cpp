@@ -65,12 +65,17 @@ std::string AttentionSpec::to_string() const {
     s += "+local-m:" + format_number(window);
   if (gate)
     s += "+gate";
+  if (pos_values)
+    s += "+pos-values";
+  if (sink)
+    s += "+sink";
   return s;
 }
 
 bool AttentionSpec::operator==(const AttentionSpec& o) const {
   return score == o.score && use == o.use && heads == o.heads && scope == o.scope &&
-         (scope == Scope::kGlobal || window == o.window) && gate == o.gate;
+         (scope == Scope::kGlobal || window == o.window) && gate == o.gate &&
+         pos_values == o.pos_values && sink == o.sink;
 }
 
 Result<AttentionSpec> parse_attention_spec(const std::string& text) {
@@ -131,6 +136,23 @@ Result<AttentionSpec> parse_attention_spec(const std::string& text) {
         spec.gate = true;
         continue;
       }
+      if (name == "pos-values") {
+        if (spec.use != Use::kCross)
+          bad(text, "'pos-values' belongs to cross attention only (the grid's position encoding)");
+        if (with_arg || spec.pos_values)
+          bad(text, "'pos-values' is given twice or with an argument");
+        spec.pos_values = true;
+        continue;
+      }
+      if (name == "sink") {
+        if (spec.score != Score::kMultiHead)
+          bad(text,
+              "the sink belongs to multi-head attention only (multihead, self, causal, cross)");
+        if (with_arg || spec.sink)
+          bad(text, "'sink' is given twice or with an argument");
+        spec.sink = true;
+        continue;
+      }
       Scope scope;
       if (name == "global")
         scope = Scope::kGlobal;
@@ -139,8 +161,8 @@ Result<AttentionSpec> parse_attention_spec(const std::string& text) {
       else if (name == "local-m")
         scope = Scope::kLocalM;
       else
-        bad(text,
-            "unknown modifier '" + name + "'; valid: " + join(attention_scope_names()) + ", gate");
+        bad(text, "unknown modifier '" + name + "'; valid: " + join(attention_scope_names()) +
+                      ", gate, pos-values, sink");
       if (scope_set)
         bad(text, "more than one scope");
       scope_set = true;

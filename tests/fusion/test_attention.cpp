@@ -72,18 +72,23 @@ Ref reference(Attention& att, const torch::Tensor& q, const torch::Tensor& k,
   r.context.assign(B, Mat(T));
   for (int64_t b = 0; b < B; ++b) {
     Mat K = to_mat(k[b]), V = to_mat(v[b]), Q = to_mat(q[b]);
-    if (s.use == Use::kCross) {  // 2-D sine encoding added to the keys, written out per channel
-      const int64_t quarter = Dk / 4;
+    // 2-D sine encoding added to the keys (and with pos-values to the values), per channel
+    auto encode = [&](Mat& m) {
+      const int64_t dim = static_cast<int64_t>(m[0].size()), quarter = dim / 4;
       for (int64_t n = 0; n < N; ++n) {
         const double y = double(n / gw), x = double(n % gw);
-        for (int64_t c = 0; c < Dk; ++c) {
+        for (int64_t c = 0; c < dim; ++c) {
           const int64_t i = c % quarter;
           const double f = std::pow(10000.0, -double(i) / double(quarter));
           const double pos = c < 2 * quarter ? y : x;
-          K[n][c] += ((c / quarter) % 2 == 0) ? std::sin(pos * f) : std::cos(pos * f);
+          m[n][c] += ((c / quarter) % 2 == 0) ? std::sin(pos * f) : std::cos(pos * f);
         }
       }
-    }
+    };
+    if (s.use == Use::kCross)
+      encode(K);
+    if (s.pos_values)
+      encode(V);
     for (int64_t t = 0; t < T; ++t) {
       const Vec& qt = Q[t];
       std::vector<Vec> head_ctx;
@@ -159,16 +164,25 @@ Ref reference(Attention& att, const torch::Tensor& q, const torch::Tensor& k,
             bias[n] = -dd * dd / (2 * sigma * sigma);
           }
         }
-        double mx = -1e300, z = 0;
+        // The sink, one more entry of the softmax: score q_h·k_sink/√d + log N.
+        double sink_score = -1e300;
+        if (s.sink)
+          sink_score =
+              dotp(Vec(qh.begin() + h * d, qh.begin() + (h + 1) * d), to_vec(p["sink_key"][h])) /
+                  std::sqrt(double(d)) +
+              std::log(double(N));
+        double mx = s.sink ? sink_score : -1e300, z = 0, z_cells = 0;
         for (int64_t n = 0; n < N; ++n)
           if (ok[n])
             mx = std::max(mx, score[n] + bias[n]);
         for (int64_t n = 0; n < N; ++n)
           if (ok[n])
-            z += std::exp(score[n] + bias[n] - mx);
-        for (int64_t n = 0; n < N; ++n)
-          r.weights[b][h][t][n] = ok[n] ? std::exp(score[n] + bias[n] - mx) / z : 0.0;
-        // context of this head
+            z_cells += std::exp(score[n] + bias[n] - mx);
+        const double p_sink = s.sink ? std::exp(sink_score - mx) : 0.0;
+        z = z_cells + p_sink;
+        for (int64_t n = 0; n < N; ++n)  // the cells' weights, renormalised without the sink
+          r.weights[b][h][t][n] = ok[n] ? std::exp(score[n] + bias[n] - mx) / z_cells : 0.0;
+        // context of this head: Σ_n p_n v_n (+ p_sink v_sink), p the softmax over all entries
         Vec c;
         for (int64_t n = 0; n < N; ++n) {
           Vec vn = V[n];
@@ -178,8 +192,14 @@ Ref reference(Attention& att, const torch::Tensor& q, const torch::Tensor& k,
           }
           if (c.empty())
             c.assign(vn.size(), 0.0);
+          const double pn = ok[n] ? std::exp(score[n] + bias[n] - mx) / z : 0.0;
           for (size_t i = 0; i < vn.size(); ++i)
-            c[i] += r.weights[b][h][t][n] * vn[i];
+            c[i] += pn * vn[i];
+        }
+        if (s.sink) {
+          Vec sv = to_vec(p["sink_value"][h]);
+          for (size_t i = 0; i < c.size(); ++i)
+            c[i] += p_sink / z * sv[i];
         }
         head_ctx.push_back(c);
       }
@@ -231,6 +251,11 @@ const std::vector<Case> kCases = {
     {"causal:2+local-m:1", 5, 5, 0, 0, true},
     {"cross:2+local:1", 3, 6, 2, 3, false},
     {"additive+gate+local:1", 3, 6, 2, 3, false},
+    {"cross:2+pos-values", 3, 6, 2, 3, false},
+    {"multihead:2+sink", 3, 6, 2, 3, false},
+    {"causal:2+sink", 4, 4, 0, 0, true},
+    {"cross:2+pos-values+sink", 3, 6, 2, 3, false},
+    {"cross:2+local:1+sink", 3, 9, 3, 3, false},
 };
 constexpr int64_t kDim = 8;
 
@@ -549,12 +574,77 @@ TEST(MakeAttention, BuildsFromAConfigStringOrSaysWhatIsWrong) {
   EXPECT_NE(impossible.error().message.find("query dim == key dim"), std::string::npos);
 }
 
+// One head over 9 cells, every projection the identity: a cell's score is q·k/√4, the sink's
+// log 9 (its key is 0). k cells matching the query at score 8, the rest at 0: the sink's share is
+// 9 / (9 + k e^8 + (9 - k)), smaller for every cell more that matches, while the cells' weights
+// stay a distribution over the cells.
+TEST(AttentionSink, ItsShareSaysHowManyCellsMatched) {
+  Attention att(parse_attention_spec("multihead:1+sink").take(), {4, 4, 4, 4, 4});
+  {
+    torch::NoGradGuard g;
+    for (auto& kv : att.named_parameters()) {
+      auto& p = kv.value();
+      p.zero_();
+      if (kv.key().find(".weight") != std::string::npos)
+        p.copy_(torch::eye(4));
+    }
+    att.named_parameters()["sink_value"].copy_(torch::tensor({{1.0f, 1.0f, 1.0f, 1.0f}}));
+  }
+  auto q = torch::tensor({{{4.0f, 0.0f, 0.0f, 0.0f}}});  // [1, 1, 4]
+  double before = 1.0;
+  for (int k = 0; k <= 4; ++k) {
+    auto keys = torch::zeros({1, 9, 4});
+    keys.narrow(1, 0, k).select(2, 0).fill_(4.0f);
+    auto out = att.forward(q, keys, torch::zeros({1, 9, 4}));
+    const double want = 9.0 / (9.0 + k * std::exp(8.0) + (9 - k));
+    ASSERT_TRUE(out.sink.defined());
+    EXPECT_EQ(out.sink.sizes(), (std::vector<int64_t>{1, 1, 1}));
+    EXPECT_NEAR(out.sink.item<double>(), want, 1e-6) << k << " cells matching";
+    EXPECT_LT(out.sink.item<double>(), before);
+    before = out.sink.item<double>();
+    EXPECT_NEAR(out.weights.sum().item<double>(), 1.0, 1e-6);
+    // values are 0, so the context is the sink's share of its value (1, 1, 1, 1)
+    EXPECT_NEAR(out.context[0][0][2].item<double>(), want, 1e-6);
+  }
+  // With nothing learnt yet (every score 0), the sink takes half.
+  auto start =
+      att.forward(torch::zeros({1, 1, 4}), torch::zeros({1, 9, 4}), torch::zeros({1, 9, 4}));
+  EXPECT_NEAR(start.sink.item<double>(), 0.5, 1e-6);
+  EXPECT_FALSE(Attention(parse_attention_spec("multihead:1").take(), {4, 4, 4, 4, 4})
+                   .forward(q, torch::zeros({1, 9, 4}), torch::zeros({1, 9, 4}))
+                   .sink.defined());
+}
+
+// Values of 0 and a mask that leaves one cell: without pos-values every cell returns the same
+// context; with it, each cell its own.
+TEST(AttentionPosValues, WhatAHeadReturnsSaysWhereItLooked) {
+  for (bool pos : {false, true}) {
+    torch::manual_seed(5);
+    Attention att(parse_attention_spec(pos ? "cross:2+pos-values" : "cross:2").take(), {8, 8});
+    AttentionContext grid;
+    grid.grid_h = 2;
+    grid.grid_w = 3;
+    std::vector<torch::Tensor> contexts;
+    for (int64_t cell = 0; cell < 6; ++cell) {
+      grid.mask = torch::zeros({1, 1, 6}, torch::kBool);
+      grid.mask[0][0][cell] = true;
+      contexts.push_back(att.forward(torch::randn({1, 1, 8}), torch::randn({1, 6, 8}),
+                                     torch::zeros({1, 6, 8}), grid)
+                             .context);
+    }
+    for (int64_t cell = 1; cell < 6; ++cell)
+      EXPECT_EQ(torch::allclose(contexts[cell], contexts[0]), !pos) << "cell " << cell;
+  }
+}
+
 // --- the spec language ---
 
 TEST(AttentionSpec, ParsesAndPrintsEveryForm) {
-  for (const std::string s : {"additive", "additive+gate", "dot", "general", "concat", "scaled-dot",
-                              "multihead:8", "self:4", "causal:2", "cross:8", "general+local:2",
-                              "additive+local:1.5+gate", "dot+local-m:3", "causal:4+local-m:2"}) {
+  for (const std::string s :
+       {"additive", "additive+gate", "dot", "general", "concat", "scaled-dot", "multihead:8",
+        "self:4", "causal:2", "cross:8", "general+local:2", "additive+local:1.5+gate",
+        "dot+local-m:3", "causal:4+local-m:2", "cross:4+pos-values", "multihead:2+sink",
+        "cross:4+pos-values+sink", "cross:2+local:1+sink"}) {
     auto spec = parse_attention_spec(s);
     ASSERT_TRUE(spec.ok()) << s << ": " << spec.error().message;
     EXPECT_EQ(spec.value().to_string(), s);
@@ -575,7 +665,18 @@ TEST(AttentionSpec, UnknownNamesListTheValidOnes) {
             "multihead, self, causal, cross");
   EXPECT_EQ(
       parse_attention_spec("dot+nearby").error().message,
-      "attention 'dot+nearby': unknown modifier 'nearby'; valid: global, local, local-m, gate");
+      "attention 'dot+nearby': unknown modifier 'nearby'; valid: global, local, local-m, gate, "
+      "pos-values, sink");
+  EXPECT_EQ(parse_attention_spec("multihead:2+pos-values").error().message,
+            "attention 'multihead:2+pos-values': 'pos-values' belongs to cross attention only (the "
+            "grid's position encoding)");
+  EXPECT_EQ(parse_attention_spec("additive+sink").error().message,
+            "attention 'additive+sink': the sink belongs to multi-head attention only (multihead, "
+            "self, causal, cross)");
+  EXPECT_NE(parse_attention_spec("cross:2+sink+sink").error().message.find("given twice"),
+            std::string::npos);
+  EXPECT_NE(parse_attention_spec("cross:2+pos-values:1").error().message.find("with an argument"),
+            std::string::npos);
   EXPECT_NE(parse_attention_spec("").error().message.find("name a score"), std::string::npos);
   EXPECT_NE(parse_attention_spec("multihead:0").error().message.find("1 to 64"), std::string::npos);
   EXPECT_NE(parse_attention_spec("multihead:x").error().message.find("1 to 64"), std::string::npos);

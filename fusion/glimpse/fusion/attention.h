@@ -19,6 +19,16 @@
 //   self:H       multihead with q = k = v (the caller passes the sequence three times)
 //   causal:H     self with a lower-triangular mask
 //   cross:H      multihead, keys = values = the image grid plus a 2-D sine position encoding
+//                on the keys (where to look); +pos-values adds it to the values too, so what a
+//                head returns says where it looked as well as what it saw
+//   +sink        multi-head: one more key and value per head, learnt, that every query may
+//                attend to instead of the cells (PyTorch's add_bias_kv; the "attend to nothing"
+//                of Lu et al. 2017's visual sentinel). What goes to the sink says how much
+//                matched: with k equal objects its share is 1 / (1 + k·S), so a query can count,
+//                which a softmax over the cells alone (the mean of the k) cannot. The sink
+//                weighs as N cells of its score (q·k_sink/√d + log N). The weights
+//                returned stay the cells' shares renormalised, what the image shows; `sink` has
+//                the rest.
 // Scopes, composable with any score:
 //   global       softmax over all allowed cells (the default)
 //   local:D      Luong local-p carried to 2-D: centre p = (grid_h, grid_w) ⊙ σ(v_pᵀ tanh(W_p q)),
@@ -49,16 +59,18 @@ struct AttentionSpec {
   Use use = Use::kPlain;
   int heads = 1;
   Scope scope = Scope::kGlobal;
-  double window = 2.0;  // D, the half-width of a local window (in cells or positions)
-  bool gate = false;    // Show, Attend and Tell's β gate (additive only)
+  double window = 2.0;      // D, the half-width of a local window (in cells or positions)
+  bool gate = false;        // Show, Attend and Tell's β gate (additive only)
+  bool pos_values = false;  // cross only: the 2-D position encoding on the values as well
+  bool sink = false;        // multi-head only: a learnt key and value per head to attend to
 
   std::string to_string() const;  // the canonical spec string; parse(to_string()) == *this
   bool operator==(const AttentionSpec& o) const;
 };
 
-// Parses "score[:heads][+scope[:D]][+gate]", e.g. "additive", "additive+gate",
-// "general+local:2", "multihead:8", "causal:4+local-m:3", "cross:8". Unknown names get an error
-// listing the valid ones.
+// Parses "score[:heads][+scope[:D]][+gate][+pos-values][+sink]", e.g. "additive", "additive+gate",
+// "general+local:2", "multihead:8", "causal:4+local-m:3", "cross:8", "cross:4+pos-values".
+// Unknown names get an error listing the valid ones.
 Result<AttentionSpec> parse_attention_spec(const std::string& text);
 
 // Every score name the parser knows, and every scope, for help texts.
@@ -100,6 +112,7 @@ class Attention : public text::AttentionModule {
   torch::nn::Linear w_{nullptr};                   // general's W, concat's W over [q; k]
   torch::nn::Linear f_beta_{nullptr};              // gate
   torch::nn::Linear w_p_{nullptr}, v_p_{nullptr};  // local-p centre predictor
+  torch::Tensor sink_key_, sink_value_;            // +sink: [heads, hidden / heads] each
 };
 
 // The factory the command line and model configs use: parse the spec, check it against the

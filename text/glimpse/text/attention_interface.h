@@ -31,6 +31,10 @@ struct AttentionOutput {
   torch::Tensor context;  // [B, T, Dv], or [B, T, out_dim] for multi-head
   torch::Tensor weights;  // [B, H, T, N]
   torch::Tensor centre;   // local-p only: [B, H, T, 2] predicted (y, x) in cells; else undefined
+  // With a sink (+sink): [B, H, T], the share of each head's attention that went to the sink
+  // rather than to the cells (the weights above are the cells' shares, renormalised); else
+  // undefined.
+  torch::Tensor sink;
 };
 
 // The key side of an attention, computed once and queried many times (a decoder querying
