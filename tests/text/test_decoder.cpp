@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "glimpse/core/error.h"
 #include "glimpse/fusion/attention.h"
 #include "text/tiny_decoders.h"
@@ -191,6 +193,23 @@ TEST(TransformerDecoder, MemoryNormMakesCellsScaleInvariant) {
     else
       EXPECT_GT(change, 1e-2);
   }
+}
+
+// A token enters the Transformer at the scale of its position: the embeddings start N(0, 1/d)
+// and are multiplied by √d, so each channel has unit variance, as the sine positions (in
+// [-1, 1], mean square 1/2) do. With LibTorch's default N(0, 1) a token was √d = 11 times louder
+// per channel and word order all but lost.
+TEST(TransformerDecoder, TokensStartAtTheScaleOfTheirPositions) {
+  TransformerDecoderOptions o;
+  o.vocab_size = 2000;
+  o.feature_dim = kFeat;
+  o.d_model = 128;
+  o.cross_attention = "cross:4";
+  torch::manual_seed(9);
+  TransformerDecoder dec(o, fusion::attention_factory());
+  const auto scaled = dec.named_parameters()["embedding.weight"].detach() * std::sqrt(128.0);
+  EXPECT_NEAR(scaled.std().item<double>(), 1.0, 0.02);
+  EXPECT_NEAR(scaled.mean().item<double>(), 0.0, 0.01);
 }
 
 TEST(DoublyStochasticPenalty, ByHand) {

@@ -153,6 +153,14 @@ TransformerDecoder::TransformerDecoder(const TransformerDecoderOptions& o,
                 "Transformer decoder needs a vocabulary, positive dims and layers");
   const int64_t d = o.d_model;
   embedding_ = register_module("embedding", torch::nn::Embedding(o.vocab_size, d));
+  // N(0, 1/d), as Vaswani et al. (and fairseq) start the embeddings they scale by √d: a token
+  // then enters with unit variance per channel, the scale of the sine positions. LibTorch's
+  // default N(0, 1) would make each token 11 times louder than its position (d = 128), and word
+  // order, which tells "is the A left of the B?" from "is the B left of the A?", all but silent.
+  {
+    torch::NoGradGuard no_grad;
+    embedding_->weight.normal_(0.0, 1.0 / std::sqrt(double(d)));
+  }
   feature_proj_ = register_module("feature_proj", torch::nn::Linear(o.feature_dim, d));
   if (o.memory_norm)  // registered only when used: models before it load unchanged
     memory_ln_ =
