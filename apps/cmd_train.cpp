@@ -186,6 +186,9 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
   cmd->add_flag("--pair-heads", to.pair_heads,
                 "Relation questions (the shapes world's) hold half of every layer's heads on "
                 "the first object they name and half on the second");
+  cmd->add_flag("--count-centres", to.count_centres,
+                "Count questions (the shapes world's) hold the answer's attention on each counted "
+                "object's centre cell, an equal share each, so a sink (+sink) can count");
   cmd->add_flag("--supervise-mentions", to.supervise_mentions,
                 "Attention supervision also holds the attention at the last word of each "
                 "question phrase that names one object (the shapes world's) on that object");

@@ -56,6 +56,12 @@ torch::Tensor attention_supervision_loss(const std::vector<torch::Tensor>& atten
   return torch::where(each_head, per_head, mean).mean();
 }
 
+std::vector<cv::Rect> centre_points(std::vector<cv::Rect> boxes) {
+  for (auto& b : boxes)
+    b = cv::Rect(b.x + b.width / 2, b.y + b.height / 2, 1, 1);
+  return boxes;
+}
+
 std::vector<int64_t> mention_positions(
     const std::vector<std::string>& words,
     const std::vector<std::pair<std::string, cv::Rect>>& mentions, bool lstm) {
@@ -186,6 +192,7 @@ json run_options(const TrainOptions& o) {
               {"pair_heads", o.pair_heads},
               {"reference_first", o.reference_first},
               {"supervise_mentions", o.supervise_mentions},
+              {"count_centres", o.count_centres},
               {"train_split", o.train_split}};
 }
 
@@ -518,7 +525,8 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           std::tuple{o.reference_first, "--reference-first",
                      "divides attention supervision between layers"},
           std::tuple{o.supervise_mentions, "--supervise-mentions",
-                     "is a part of attention supervision"}})
+                     "is a part of attention supervision"},
+          std::tuple{o.count_centres, "--count-centres", "is a part of attention supervision"}})
       if (on && o.attention_supervision <= 0)
         throw Error(
             ErrorCode::kInvalidArgument,
@@ -751,7 +759,9 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           }
           const bool pair = o.pair_heads && q.family == "relation" && q.boxes.size() == 2;
           const bool hop = o.reference_first && !q.reference_boxes.empty();
-          if (supervise && !q.boxes.empty())
+          const std::vector<cv::Rect> boxes =
+              o.count_centres && q.family == "count" ? centre_points(q.boxes) : q.boxes;
+          if (supervise && !boxes.empty())
             for (size_t w = 0; w < answer.size(); ++w) {
               const auto position = static_cast<int64_t>(per_image[i].back().prefix_len + w - 1);
               if (pair)
@@ -761,7 +771,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
                 supervised[i].back().push_back(
                     {position, target_of(seen, q.reference_boxes), target_of(seen, q.boxes), true});
               else
-                supervised[i].back().push_back({position, target_of(seen, q.boxes)});
+                supervised[i].back().push_back({position, target_of(seen, boxes)});
             }
         }
       if (ground) {

@@ -81,6 +81,11 @@ struct TrainOptions {
   // draw on it. (An LSTM's attention is queried before it reads a word: there it is the
   // attention at the word after the phrase.)
   bool supervise_mentions = false;
+  // Count questions (the shapes world's family "count") hold the answer's attention on the
+  // cell under each counted object's centre, every object an equal share, so that each object
+  // weighs the same in the attention whatever its size; with a sink (+sink) the sink's share
+  // then says how many (1 / (1 + k·S) for k objects).
+  bool count_centres = false;
   bool captions = true;   // train on captions
   bool questions = true;  // train on questions
   int min_count = 1;      // vocabulary threshold
@@ -125,6 +130,10 @@ torch::Tensor attention_supervision_loss(const std::vector<torch::Tensor>& atten
 std::vector<int64_t> mention_positions(
     const std::vector<std::string>& words,
     const std::vector<std::pair<std::string, cv::Rect>>& mentions, bool lstm);
+
+// The boxes count_centres supervises a count question's answer with: a box of one pixel at
+// each box's centre, so that the target puts an equal share on the cell under each centre.
+std::vector<cv::Rect> centre_points(std::vector<cv::Rect> boxes);
 
 // A target of attention supervision over the N grid cells: `first` for every head, or, with
 // `second`, `first` for the first part of the heads and `second` for the rest. The parts are
