@@ -90,7 +90,7 @@ TEST_F(Loopback, ARealCaptionAndARealAnswer) {
   auto res =
       send(port_, post("/api/v1/caption?beam=3", {{"image", scene(2), "s.png", "image/png"}}));
   ASSERT_EQ(res.result(), http::status::ok) << res.body();
-  EXPECT_EQ(body_json(res)["text"], "there is a small blue hexagon");
+  EXPECT_EQ(body_json(res)["text"], "a small blue hexagon above a small green square");
   res = send(port_, post("/api/v1/ask", {{"image", scene(2), "s.png", "image/png"},
                                          {"question", "what shape is the purple object?"}}));
   ASSERT_EQ(res.result(), http::status::ok) << res.body();
