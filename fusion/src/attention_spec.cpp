@@ -22,6 +22,25 @@ constexpr ScoreName kScores[] = {
 };
 constexpr int kDefaultHeads = 8;
 
+// The modifiers that switch something on: where each belongs, and what is said elsewhere.
+struct Flag {
+  const char* name;
+  bool AttentionSpec::*field;
+  bool (*allowed)(const AttentionSpec&);
+  const char* refusal;
+};
+const Flag kFlags[] = {
+    {"gate", &AttentionSpec::gate,
+     [](const AttentionSpec& s) { return s.score == Score::kAdditive; },
+     "the gate belongs to additive attention only"},
+    {"pos-values", &AttentionSpec::pos_values,
+     [](const AttentionSpec& s) { return s.use == Use::kCross; },
+     "'pos-values' belongs to cross attention only (the grid's position encoding)"},
+    {"sink", &AttentionSpec::sink,
+     [](const AttentionSpec& s) { return s.score == Score::kMultiHead; },
+     "the sink belongs to multi-head attention only (multihead, self, causal, cross)"},
+};
+
 std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v)
@@ -128,31 +147,19 @@ Result<AttentionSpec> parse_attention_spec(const std::string& text) {
     bool scope_set = false;
     for (size_t i = 1; i < parts.size(); ++i) {
       const bool with_arg = split_arg(parts[i], name, arg);
-      if (name == "gate") {
-        if (spec.score != Score::kAdditive)
-          bad(text, "the gate belongs to additive attention only");
-        if (with_arg || spec.gate)
-          bad(text, "'gate' is given twice or with an argument");
-        spec.gate = true;
-        continue;
+      bool flag = false;
+      for (const auto& f : kFlags) {
+        if (name != f.name)
+          continue;
+        if (!f.allowed(spec))
+          bad(text, f.refusal);
+        if (with_arg || spec.*f.field)
+          bad(text, "'" + name + "' is given twice or with an argument");
+        spec.*f.field = true;
+        flag = true;
       }
-      if (name == "pos-values") {
-        if (spec.use != Use::kCross)
-          bad(text, "'pos-values' belongs to cross attention only (the grid's position encoding)");
-        if (with_arg || spec.pos_values)
-          bad(text, "'pos-values' is given twice or with an argument");
-        spec.pos_values = true;
+      if (flag)
         continue;
-      }
-      if (name == "sink") {
-        if (spec.score != Score::kMultiHead)
-          bad(text,
-              "the sink belongs to multi-head attention only (multihead, self, causal, cross)");
-        if (with_arg || spec.sink)
-          bad(text, "'sink' is given twice or with an argument");
-        spec.sink = true;
-        continue;
-      }
       Scope scope;
       if (name == "global")
         scope = Scope::kGlobal;
