@@ -121,11 +121,54 @@ TEST_P(EveryDecoder, EveryParameterLearns) {
   }
 }
 
+// Training runs every sequence of an image against the image's keys once (a transformer runs an
+// image's sequences as one long query): the outputs, every layer's maps and the gradients must
+// be those of each sequence run against its own copy of the image, whatever the order of the
+// sequences and however many each image has.
+TEST_P(EveryDecoder, SharedImagesTrainAsCopiedImages) {
+  torch::manual_seed(5);
+  auto dec = make();
+  dec->eval();  // no dropout; gradients still flow
+  auto images = torch::randn({3, kGrid * kGrid, kFeat});
+  auto index = torch::tensor(std::vector<int64_t>{2, 0, 2, 2, 0, 1, 2}, torch::kLong);
+  auto tokens = torch::randint(0, kVocab, {7, 4}, torch::kLong);
+  auto run = [&](bool shared) {
+    auto features = images.clone().requires_grad_(true);
+    auto out = shared ? dec->forward(features, index, grid(), tokens)
+                      : dec->forward(features.index_select(0, index), grid(), tokens);
+    torch::Tensor loss = (out.logits * torch::arange(kVocab).to(torch::kFloat32)).sum();
+    for (const auto& a : out.attention)
+      loss = loss + (a * torch::arange(a.size(-1)).to(torch::kFloat32)).sum();
+    dec->zero_grad();
+    loss.backward();
+    std::vector<torch::Tensor> grads = {features.grad().clone()};
+    for (const auto& p : dec->parameters())
+      grads.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+    return std::make_pair(out, grads);
+  };
+  const auto [shared, shared_grads] = run(true);
+  const auto [copied, copied_grads] = run(false);
+  EXPECT_TRUE(torch::allclose(shared.logits, copied.logits, 1e-5, 1e-5));
+  ASSERT_EQ(shared.attention.size(), copied.attention.size());
+  for (size_t l = 0; l < shared.attention.size(); ++l) {
+    EXPECT_EQ(shared.attention[l].sizes(), copied.attention[l].sizes()) << "layer " << l;
+    EXPECT_TRUE(torch::allclose(shared.attention[l], copied.attention[l], 1e-5, 1e-6))
+        << "layer " << l;
+  }
+  ASSERT_EQ(shared_grads.size(), copied_grads.size());
+  EXPECT_GT(shared_grads[0].abs().sum().item<double>(), 0.0);
+  for (size_t k = 0; k < shared_grads.size(); ++k)
+    EXPECT_TRUE(torch::allclose(shared_grads[k], copied_grads[k], 1e-4, 1e-4))
+        << (k == 0 ? "the images' gradient" : "parameter " + std::to_string(k - 1));
+}
+
 INSTANTIATE_TEST_SUITE_P(Decoders, EveryDecoder,
                          ::testing::Values(DecoderCase{"lstm", "additive+gate", 1, 1},
                                            DecoderCase{"lstm", "general+local:1", 1, 1},
                                            DecoderCase{"lstm", "multihead:2", 2, 1},
                                            DecoderCase{"transformer", "cross:2", 2, 2},
+                                           DecoderCase{"transformer", "cross:2+pos-values+sink", 2,
+                                                       2},
                                            DecoderCase{"transformer", "additive", 1, 2},
                                            DecoderCase{"transformer", "scaled-dot+local:1", 1, 2}),
                          [](const auto& p) {

@@ -1,6 +1,8 @@
 #include "glimpse/text/decoder.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "glimpse/core/error.h"
 
@@ -194,14 +196,46 @@ DecoderOutput TransformerDecoder::run(const torch::Tensor& memory, const torch::
   x = dropout_->forward(x);
   DecoderOutput out;
   AttentionContext self;
+  const int64_t b = tokens.size(0);
+  // Sequences that read the same image: with query-independent cross-attention (and no mask),
+  // an image's sequences are padded to the same count S and queried as one sequence of S·L
+  // tokens, so the attention runs image by image (a few large products) rather than sequence
+  // by sequence (hundreds of small ones), and the keys are not copied for every sequence.
+  torch::Tensor slot;  // [B]: row of sequence b in the padded [I·S, L] layout
+  int64_t per_image = 0;
+  if (image_index.defined() && !grid.mask.defined() && !layers_.empty() &&
+      layers_.front()->cross_attention->queries_independent()) {
+    const auto index = image_index.to(torch::kCPU).contiguous();
+    const int64_t* img = index.data_ptr<int64_t>();
+    std::vector<int64_t> count(static_cast<size_t>(memory.size(0)), 0), slots(b);
+    for (int64_t i = 0; i < b; ++i)
+      per_image = std::max(per_image, ++count[static_cast<size_t>(img[i])]);
+    std::fill(count.begin(), count.end(), 0);
+    for (int64_t i = 0; i < b; ++i)
+      slots[i] = img[i] * per_image + count[static_cast<size_t>(img[i])]++;
+    slot = torch::tensor(slots, torch::kLong).to(tokens.device());
+  }
+  const int64_t images = memory.size(0);
   for (auto& l : layers_) {
     auto h = l->ln1->forward(x);
     x = x + dropout_->forward(l->self_attention->forward(h, h, h, self).context);
     h = l->ln2->forward(x);
     auto keys = l->cross_attention->prepare(memory, memory, grid);  // per image
-    if (image_index.defined())
-      keys = keys.select(image_index);  // per sequence
-    auto cross = l->cross_attention->attend(h, keys, grid);
+    AttentionOutput cross;
+    if (slot.defined()) {
+      const int64_t d = h.size(2), heads = l->cross_attention->heads(), n = memory.size(1);
+      auto q = torch::zeros({images * per_image, len, d}, h.options()).index_copy(0, slot, h);
+      cross = l->cross_attention->attend(q.view({images, per_image * len, d}), keys, grid);
+      cross.context = cross.context.view({images * per_image, len, -1}).index_select(0, slot);
+      cross.weights = cross.weights.view({images, heads, per_image, len, n})
+                          .transpose(1, 2)
+                          .reshape({images * per_image, heads, len, n})
+                          .index_select(0, slot);
+    } else {
+      if (image_index.defined())
+        keys = keys.select(image_index);  // per sequence
+      cross = l->cross_attention->attend(h, keys, grid);
+    }
     x = x + dropout_->forward(cross.context);
     out.attention.push_back(cross.weights);  // [B, H, L, N]
     h = l->ln3->forward(x);

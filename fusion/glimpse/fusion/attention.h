@@ -98,6 +98,9 @@ class Attention : public text::AttentionModule {
   const AttentionDims& dims() const { return dims_; }
   int64_t context_dim() const override;
   int heads() const override { return spec_.heads; }
+  bool queries_independent() const override {
+    return spec_.use != Use::kCausal && spec_.scope != Scope::kLocalM;
+  }
 
  private:
   torch::Tensor scores(const torch::Tensor& q, const text::PreparedKeys& k);  // [B, H, T, N]

@@ -68,6 +68,10 @@ class AttentionModule : public torch::nn::Module {
                                   const AttentionContext& ctx = {}) = 0;
   virtual int64_t context_dim() const = 0;
   virtual int heads() const = 0;
+  // True when each query's output depends only on that query and the keys (no causal mask and
+  // no window placed by the query's position), so the queries of several sequences that read the
+  // same keys may be run as one longer sequence.
+  virtual bool queries_independent() const { return false; }
 };
 
 // Builds the attention named by `spec` (e.g. "additive+gate", "causal:4") for `dims`; throws
