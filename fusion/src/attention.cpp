@@ -129,7 +129,8 @@ int64_t Attention::context_dim() const {
   return spec_.score == Score::kMultiHead ? dims_.out_dim : dims_.value_dim;
 }
 
-torch::Tensor Attention::scores(const torch::Tensor& q, const text::PreparedKeys& pk) {
+torch::Tensor Attention::scores(const torch::Tensor& q, const text::PreparedKeys& pk,
+                                torch::Tensor* query_heads) {
   const auto& k = pk.keys;
   switch (spec_.score) {
     case Score::kAdditive: {
@@ -153,7 +154,9 @@ torch::Tensor Attention::scores(const torch::Tensor& q, const text::PreparedKeys
     case Score::kMultiHead: {
       const int64_t b = q.size(0), t = q.size(1), n = k.size(1), h = spec_.heads,
                     d = dims_.hidden / h;
-      auto qh = w_q_->forward(q).view({b, t, h, d}).transpose(1, 2);        // [B, H, T, d]
+      auto qh = w_q_->forward(q).view({b, t, h, d}).transpose(1, 2);  // [B, H, T, d]
+      if (query_heads)
+        *query_heads = qh;
       auto kh = pk.projected.view({b, n, h, d}).transpose(1, 2);            // [B, H, N, d]
       return torch::matmul(qh, kh.transpose(2, 3)) / std::sqrt(double(d));  // [B, H, T, N]
     }
@@ -305,7 +308,8 @@ AttentionOutput Attention::attend(const torch::Tensor& query, const text::Prepar
   }
 
   AttentionOutput out;
-  torch::Tensor logits = scores(query, pk);  // [B, H, T, N]
+  torch::Tensor qh;                               // multi-head: the projected query, [B, H, T, d]
+  torch::Tensor logits = scores(query, pk, &qh);  // [B, H, T, N]
   torch::Tensor bias;
   torch::Tensor allowed = allowed_cells(query, ctx, n, bias, out.centre);
   if (bias.defined())
@@ -323,9 +327,8 @@ AttentionOutput Attention::attend(const torch::Tensor& query, const text::Prepar
       // (stable however the scores run); the cells keep the rest in the proportions above.
       // The sink weighs as N cells of its score: at the start (all scores 0) it takes half,
       // on any grid.
-      auto qh = w_q_->forward(query).view({b, t, h, d}).transpose(1, 2);  // [B, H, T, d]
-      auto sink_score =
-          torch::matmul(qh, sink_key_.unsqueeze(-1)) / std::sqrt(double(d)) + std::log(double(n));
+      auto sink_score = (qh * sink_key_.view({1, h, 1, d})).sum(-1, true) / std::sqrt(double(d)) +
+                        std::log(double(n));
       auto share = torch::sigmoid(sink_score - torch::logsumexp(logits, -1, true));  // [B,H,T,1]
       heads = (1 - share) * heads + share * sink_value_.view({1, h, 1, d});
       out.sink = share.squeeze(-1);  // [B, H, T]

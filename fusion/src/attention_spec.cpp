@@ -167,9 +167,12 @@ Result<AttentionSpec> parse_attention_spec(const std::string& text) {
         scope = Scope::kLocalP;
       else if (name == "local-m")
         scope = Scope::kLocalM;
-      else
-        bad(text, "unknown modifier '" + name + "'; valid: " + join(attention_scope_names()) +
-                      ", gate, pos-values, sink");
+      else {
+        auto valid = attention_scope_names();
+        for (const auto& f : kFlags)
+          valid.push_back(f.name);
+        bad(text, "unknown modifier '" + name + "'; valid: " + join(valid));
+      }
       if (scope_set)
         bad(text, "more than one scope");
       scope_set = true;

@@ -103,7 +103,9 @@ class Attention : public text::AttentionModule {
   }
 
  private:
-  torch::Tensor scores(const torch::Tensor& q, const text::PreparedKeys& k);  // [B, H, T, N]
+  // [B, H, T, N]; a multi-head score also gives its projected query, [B, H, T, d].
+  torch::Tensor scores(const torch::Tensor& q, const text::PreparedKeys& k,
+                       torch::Tensor* query_heads = nullptr);
   torch::Tensor allowed_cells(const torch::Tensor& query, const AttentionContext& ctx, int64_t n,
                               torch::Tensor& bias, torch::Tensor& centre);
 
