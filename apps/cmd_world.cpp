@@ -17,6 +17,7 @@ struct WorldCommandOptions {
   std::string split = "train";
   int image_size = 128;
   bool compositional = false;
+  bool balanced = false;
   int questions = data::WorldOptions{}.questions_per_scene;
 };
 }  // namespace
@@ -40,6 +41,9 @@ void add_world_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
       ->capture_default_str();
   cmd->add_flag("--compositional", o->compositional,
                 "Hold six colour-shape pairs out of the training split (like CLEVR-CoGenT)");
+  cmd->add_flag("--balanced", o->balanced,
+                "Give every question family that fits a scene an equal share (each is retried "
+                "before moving on); without it relations and what-left come out rarer");
   cmd->callback([o, &action] {
     action = [o]() -> int {
       auto split = data::parse_split(o->split);
@@ -49,6 +53,7 @@ void add_world_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
       wo.seed = o->seed;
       wo.image_size = o->image_size;
       wo.questions_per_scene = o->questions;
+      wo.balanced_families = o->balanced;
       if (o->compositional)
         wo.held_out = data::compositional_holdout();
       auto sum = catch_as_result([&] {

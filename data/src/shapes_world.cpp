@@ -478,16 +478,32 @@ Scene ShapesWorld::scene(uint64_t index, Split split) const {
   for (int i = 0; i < o.captions_per_scene; ++i)
     s.captions.push_back(make_caption(s.objects, i));
   std::set<std::string> asked;
+  auto add = [&](std::optional<Question> q) {
+    if (!q)
+      return false;
+    q->question = fix_articles(q->question);
+    if (!asked.insert(q->question).second)
+      return false;
+    s.questions.push_back(std::move(*q));
+    return true;
+  };
+  if (o.balanced_families) {
+    // Stops when seven families in a row have nothing new to ask of this scene.
+    for (int slot = 0, misses = 0;
+         static_cast<int>(s.questions.size()) < o.questions_per_scene && misses < 7; ++slot) {
+      const auto f = static_cast<QuestionFamily>((static_cast<int>(index) + slot) % 7);
+      bool added = false;
+      for (int draw = 0; draw < 20 && !added; ++draw)
+        added = add(make_question(f, s.objects, rng));
+      misses = added ? 0 : misses + 1;
+    }
+    return s;
+  }
   for (int tries = 0; static_cast<int>(s.questions.size()) < o.questions_per_scene && tries < 60;
        ++tries) {
     const auto f = static_cast<QuestionFamily>(tries < 7 ? (static_cast<int>(index) + tries) % 7
                                                          : rng.below(7));
-    auto q = make_question(f, s.objects, rng);
-    if (!q)
-      continue;
-    q->question = fix_articles(q->question);
-    if (asked.insert(q->question).second)
-      s.questions.push_back(std::move(*q));
+    add(make_question(f, s.objects, rng));
   }
   return s;
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "glimpse/core/error.h"
 
@@ -246,6 +247,38 @@ TEST(ShapesWorld, AnswersAreTrueOfTheScene) {
   for (int f = 0; f < 7; ++f)
     EXPECT_GT(families[static_cast<QuestionFamily>(f)], 20)
         << to_string(static_cast<QuestionFamily>(f));
+}
+
+TEST(ShapesWorld, BalancedFamiliesChangeOnlyTheQuestionsAndEvenTheirShares) {
+  WorldOptions plain_options, balanced_options;
+  plain_options.questions_per_scene = balanced_options.questions_per_scene = 12;
+  balanced_options.balanced_families = true;
+  const ShapesWorld plain(plain_options), balanced(balanced_options);
+  std::map<QuestionFamily, int> before, after;
+  int total_before = 0, total_after = 0;
+  for (uint64_t i = 0; i < 300; ++i) {
+    const Scene a = plain.scene(i), b = balanced.scene(i);
+    ASSERT_EQ(cv::norm(a.image, b.image, cv::NORM_INF), 0.0) << "scene " << i;
+    ASSERT_EQ(a.captions.size(), b.captions.size());
+    for (size_t c = 0; c < a.captions.size(); ++c)
+      EXPECT_EQ(a.captions[c].text, b.captions[c].text);
+    std::set<std::string> distinct;
+    for (const auto& q : b.questions) {
+      EXPECT_TRUE(distinct.insert(q.question).second) << "asked twice: " << q.question;
+      ++after[q.family];
+    }
+    for (const auto& q : a.questions)
+      ++before[q.family];
+    total_before += static_cast<int>(a.questions.size());
+    total_after += static_cast<int>(b.questions.size());
+  }
+  const auto share = [](std::map<QuestionFamily, int>& m, QuestionFamily f, int total) {
+    return double(m[f]) / total;
+  };
+  EXPECT_LT(share(before, QuestionFamily::kRelation, total_before), 0.095);
+  EXPECT_GT(share(after, QuestionFamily::kRelation, total_after), 0.10);
+  EXPECT_LT(share(before, QuestionFamily::kWhatLeft, total_before), 0.04);
+  EXPECT_GT(share(after, QuestionFamily::kWhatLeft, total_after), 0.045);
 }
 
 TEST(ShapesWorld, TheCompositionalSplitKeepsHeldOutPairsOutOfTraining) {

@@ -86,6 +86,11 @@ struct WorldOptions {
   int captions_per_scene = 5;
   int questions_per_scene = 6;
   uint64_t seed = 1;
+  // Balanced question families: each question slot takes the next family in turn and retries
+  // it (up to 20 draws) before moving on, so every family that fits the scene gets an equal share.
+  // Off: the first seven draws go round the families once, then families are drawn at random,
+  // and a draw that does not fit the scene is dropped (relations and what-left come out rarer).
+  bool balanced_families = false;
   // Compositional split (as CLEVR-CoGenT): colour-shape pairs never drawn in training scenes;
   // dev and test scenes may contain them. Empty = the plain split.
   std::set<std::pair<Colour, Shape>> held_out;
