@@ -73,6 +73,34 @@ TEST(CliWorld, ExportsImagesCocoAndVqaFilesThatScoreBack) {
   EXPECT_EQ(of_many, first_six);
 }
 
+TEST(CliWorld, BalancedExportsAskRelationsMoreOften) {
+  TempDir plain, balanced;
+  const std::vector<std::string> args = {"world", "--count",     "60", "--seed",
+                                         "5",     "--questions", "12"};
+  auto with = [&](const std::string& out, bool balance) {
+    auto a = args;
+    a.insert(a.end(), {"--out", out});
+    if (balance)
+      a.push_back("--balanced");
+    return run_glimpse(a);
+  };
+  auto r = with(plain.path(), false);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = with(balanced.path(), true);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto relations = [](const TempDir& d) {
+    int n = 0;
+    const json ann = json::parse(read_bytes(d.file("annotations_train.json")));
+    for (const auto& a : ann["annotations"])
+      n += a["question_type"] == "relation";
+    return n;
+  };
+  EXPECT_GT(relations(balanced), relations(plain) + 10)
+      << relations(balanced) << " against " << relations(plain);
+  EXPECT_EQ(read_bytes(plain.file("captions_train.json")),
+            read_bytes(balanced.file("captions_train.json")));
+}
+
 TEST(CliWorld, BadArgumentsAreOneLineErrors) {
   TempDir d;
   auto r = run_glimpse({"world", "--out", d.path(), "--split", "holdout"});
