@@ -208,7 +208,14 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
       ->check(CLI::Range(1, 10'000'000));
   cmd->add_option("--eval-images", to.eval_images, "Dev images evaluated per epoch (0 = all)")
       ->check(CLI::Range(0, 10'000'000));
-  cmd->add_flag("--resume", to.resume, "Continue from the latest checkpoint, exactly");
+  cmd->add_option("--data-parallel", to.data_parallel,
+                  "Cut each step's images into this many parts whose decoder passes run at once, "
+                  "one thread each (0 = as many as --threads, 1 = none)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+  cmd->add_flag("--resume", to.resume,
+                "Continue from the latest checkpoint, exactly (with the same --threads and "
+                "--data-parallel)");
   cmd->add_option("--stop-after", to.stop_after_steps,
                   "Stop after this many steps in this run, checkpointed (0 = run to the end)")
       ->check(CLI::Range(0, 10'000'000));

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "glimpse/core/file_util.h"
@@ -464,6 +465,106 @@ TEST(Train, PairHeadsAndReferenceFirstNeedSupervisionAndHeadsOrLayersToDivide) {
       nlohmann::json::parse(read_bytes(ckpt + "/" + read_bytes(ckpt + "/LATEST") + "/state.json"));
   EXPECT_EQ(st["run"]["pair_heads"], true);
   EXPECT_EQ(st["run"]["reference_first"], true);
+}
+
+// The first moment Adam keeps for every parameter after the checkpoint of run `out`, in the
+// trainer's order (the network's parameters, then the grounding probe): after one step it is
+// (1 - beta1) times the gradient.
+std::vector<torch::Tensor> first_moments(const std::string& out) {
+  const std::string dir = out + ".ckpt/" + read_bytes(out + ".ckpt/LATEST");
+  auto model = fusion::CaptionModel::load(dir + "/model.safetensors").take();
+  std::vector<torch::Tensor> params;
+  for (auto& p : model->net().parameters())
+    if (p.requires_grad())
+      params.push_back(p);
+  torch::Tensor probe;
+  torch::load(probe, dir + "/grounding.pt");
+  params.push_back(probe);
+  torch::optim::Adam opt(params);
+  torch::serialize::InputArchive archive;
+  archive.load_from(dir + "/optimizer.pt");
+  opt.load(archive);
+  std::vector<torch::Tensor> moments;
+  for (const auto& p : params)
+    moments.push_back(static_cast<torch::optim::AdamParamState&>(
+                          *opt.state().at(c10::guts::to_string(p.unsafeGetTensorImpl())))
+                          .exp_avg());
+  return moments;
+}
+
+double first_step_loss(const std::string& out) {
+  std::ifstream log(out + ".log.jsonl");
+  std::string line;
+  std::getline(log, line);
+  return nlohmann::json::parse(line).at("loss").get<double>();
+}
+
+TEST(Train, DataParallelPartsTakeTheGradientOfTheWholeStepAndResumeExactly) {
+  TempDir d;
+  export_tiny_world(d.file("world"));
+  auto c = tiny_transformer();
+  c.transformer.dropout = 0;
+  // Steps of 3 images (12 sequences), cut into parts of 2 and 1 images whose sequences,
+  // words and supervised positions differ in number: each part's losses are weighted by its
+  // share of the step's.
+  auto o = tiny_options(d.file("world"), "");
+  o.batch_size = 12;
+  o.epochs = 1;
+  o.attention_supervision = 2;
+  o.supervise_each_head = true;
+  o.grounding = 1;
+  o.stop_after_steps = 1;
+  std::vector<std::vector<torch::Tensor>> moments;
+  std::vector<double> losses;
+  for (int parts : {1, 2, 3}) {
+    o.out = d.file("p" + std::to_string(parts) + ".safetensors");
+    o.data_parallel = parts;
+    auto r = train(o, c);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r.value().steps, 1);
+    moments.push_back(first_moments(o.out));
+    losses.push_back(first_step_loss(o.out));
+  }
+  for (size_t k = 1; k < moments.size(); ++k) {
+    EXPECT_NEAR(losses[k], losses[0], 1e-5 * losses[0]) << k + 1 << " parts";
+    ASSERT_EQ(moments[k].size(), moments[0].size());
+    for (size_t j = 0; j < moments[0].size(); ++j)
+      EXPECT_TRUE(torch::allclose(moments[k][j], moments[0][j], 1e-4, 1e-9))
+          << k + 1 << " parts, parameter " << j << ": "
+          << (moments[k][j] - moments[0][j]).abs().max().item<double>() << " off";
+  }
+  // The encoder's gradient came back through the parts (the probe's is the last).
+  EXPECT_GT(moments[1].front().abs().max().item<double>(), 0.0);
+
+  // With dropout, killed after 3 steps and resumed on two parts: the same weights as a run of
+  // 8 steps uninterrupted.
+  c.transformer.dropout = 0.3;
+  auto whole = tiny_options(d.file("world"), d.file("whole.safetensors"));
+  whole.batch_size = 12;
+  whole.epochs = 2;
+  whole.attention_supervision = 2;
+  whole.data_parallel = 2;
+  auto parts = whole;
+  parts.out = d.file("parts.safetensors");
+  parts.stop_after_steps = 3;
+  ASSERT_TRUE(train(whole, c));
+  ASSERT_TRUE(train(parts, c));
+  parts.resume = true;
+  parts.stop_after_steps = 0;
+  auto r = train(parts, c);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r.value().steps, 8);
+  const auto wa = weights(latest_model(whole.out)), wb = weights(latest_model(parts.out));
+  ASSERT_EQ(wa.size(), wb.size());
+  for (const auto& [name, t] : wa)
+    EXPECT_TRUE(torch::equal(t, wb.at(name))) << name;
+  // Dropout's masks differ by part: one part gives other weights.
+  auto one = whole;
+  one.out = d.file("one.safetensors");
+  one.data_parallel = 1;
+  ASSERT_TRUE(train(one, c));
+  EXPECT_FALSE(torch::equal(wa.at("decoder.out.weight"),
+                            weights(latest_model(one.out)).at("decoder.out.weight")));
 }
 
 TEST(Train, GroundingTeachesTheEncoderWhereTheWordsAreAndResumesExactly) {

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "glimpse/core/file_util.h"
+#include "glimpse/core/parallel.h"
 #include "glimpse/core/safetensors.h"
 #include "glimpse/fusion/attention.h"
 #include "glimpse/fusion/overlay.h"
@@ -161,6 +162,17 @@ std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch) {
     std::swap(order[i - 1], order[static_cast<size_t>(g() % i)]);  // Fisher-Yates
   return order;
 }
+
+// One part of a step (data parallelism): its images are the step's [first, first + images).
+struct Shard {
+  int64_t first = 0, images = 0;
+  std::vector<text::Sequence> seqs;
+  std::vector<int64_t> image_index;  // per sequence, within the part
+  std::vector<int64_t> sup_row, sup_pos, sup_each;
+  std::vector<HeadTarget> sup_target;
+  text::SequenceBatch batch;
+  double words = 0;  // target words
+};
 
 struct Position {
   int epoch = 0;
@@ -811,6 +823,10 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     }
     if (sequences == 0)
       throw Error(ErrorCode::kInvalidArgument, "'" + o.train_dir + "' has nothing to train on");
+    std::vector<size_t> image_tokens(per_image.size(), 0);  // the work of an image's sequences
+    for (size_t i = 0; i < per_image.size(); ++i)
+      for (const auto& seq : per_image[i])
+        image_tokens[i] += seq.tokens.size();
     if (ground && grounded_images == 0)
       throw Error(ErrorCode::kInvalidArgument,
                   "--grounding needs captions whose words carry object boxes (as glimpse world "
@@ -849,7 +865,11 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       probe.set_requires_grad(true);
       params.push_back(probe);
     }
+    const std::vector<torch::Tensor> net_params(
+        params.begin(), params.begin() + (ground ? params.size() - 1 : params.size()));
     torch::optim::Adam opt(params, torch::optim::AdamOptions(o.lr));
+    // Data parallelism: every step's decoder work cut into this many parts, run at once.
+    const int shards = o.data_parallel > 0 ? o.data_parallel : torch::get_num_threads();
     if (!resume_from.empty()) {
       torch::serialize::InputArchive archive;
       archive.load_from(resume_from + "/optimizer.pt");
@@ -874,20 +894,35 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       for (int64_t step = (epoch == pos.epoch ? pos.step_in_epoch : 0); step < steps_per_epoch;
            ++step) {
         const auto step_start = std::chrono::steady_clock::now();
+        const auto& step_images = steps[static_cast<size_t>(step)];
+        // The step's images cut into parts of about equal numbers of tokens, one per shard.
+        size_t step_sequences = 0, step_tokens = 0;
+        for (size_t i : step_images) {
+          step_sequences += per_image[i].size();
+          step_tokens += image_tokens[i];
+        }
+        const size_t parts = std::min(static_cast<size_t>(shards), step_images.size());
+        std::vector<Shard> shard(parts);
         std::vector<cv::Mat> batch_images;
-        std::vector<int64_t> image_index;
-        std::vector<text::Sequence> seqs;
-        std::vector<int64_t> sup_row, sup_pos;
-        std::vector<HeadTarget> sup_target;
-        std::vector<int64_t> sup_each;  // 1: score every head (see attention_supervision_loss)
         std::vector<torch::Tensor> batch_features;
         std::vector<int64_t> ground_image, ground_word;
         std::vector<torch::Tensor> ground_target;
-        for (size_t i : steps[static_cast<size_t>(step)]) {
-          for (size_t k = 0; ground && k < grounding_words[i].size(); ++k) {
-            ground_image.push_back(static_cast<int64_t>(batch_images.size()));
-            ground_word.push_back(grounding_words[i][k]);
-            ground_target.push_back(grounding_rows[i][k]);
+        size_t seen_tokens = 0, k = 0;
+        for (size_t j = 0; j < step_images.size(); ++j) {
+          const size_t i = step_images[j];
+          // Part k ends before the image whose middle token lies past its share of the
+          // tokens, or that is needed to leave an image for each part after it.
+          if (k + 1 < parts && shard[k].images > 0 &&
+              ((2 * seen_tokens + image_tokens[i]) * parts > 2 * step_tokens * (k + 1) ||
+               step_images.size() - j == parts - k - 1))
+            ++k;
+          Shard& s = shard[k];
+          if (s.images == 0)
+            s.first = static_cast<int64_t>(j);
+          for (size_t g = 0; ground && g < grounding_words[i].size(); ++g) {
+            ground_image.push_back(static_cast<int64_t>(j));
+            ground_word.push_back(grounding_words[i][g]);
+            ground_target.push_back(grounding_rows[i][g]);
           }
           bool mirrored = false;
           if (cached) {
@@ -900,63 +935,126 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           const auto& sequences_of = mirrored ? per_image_mirrored[i] : per_image[i];
           for (size_t q = 0; q < sequences_of.size(); ++q) {
             for (const auto& t : supervised[i][q]) {
-              sup_row.push_back(static_cast<int64_t>(seqs.size()));
-              sup_pos.push_back(t.position);
+              s.sup_row.push_back(static_cast<int64_t>(s.seqs.size()));
+              s.sup_pos.push_back(t.position);
               if (t.second < 0) {
-                sup_target.push_back({targets[i][t.first], torch::Tensor(), false});
-                sup_each.push_back(o.supervise_each_head &&
-                                   (!o.heads_may_split || single_object[i][t.first]));
+                s.sup_target.push_back({targets[i][t.first], torch::Tensor(), false});
+                s.sup_each.push_back(o.supervise_each_head &&
+                                     (!o.heads_may_split || single_object[i][t.first]));
               } else {
-                sup_target.push_back({targets[i][t.first], targets[i][t.second], t.by_layer});
-                sup_each.push_back(1);  // the parts only mean something head by head
+                s.sup_target.push_back({targets[i][t.first], targets[i][t.second], t.by_layer});
+                s.sup_each.push_back(1);  // the parts only mean something head by head
               }
             }
-            seqs.push_back(sequences_of[q]);
-            image_index.push_back(
-                static_cast<int64_t>(cached ? batch_features.size() - 1 : batch_images.size() - 1));
+            s.seqs.push_back(sequences_of[q]);
+            s.image_index.push_back(s.images);
           }
+          ++s.images;
+          seen_tokens += image_tokens[i];
+        }
+        // Each loss is a mean over the whole step (of target words, supervised positions,
+        // sequences), so a part's share of it is weighted by its share of what is averaged.
+        double words = 0, positions = 0;
+        for (auto& s : shard) {
+          s.batch = text::collate(s.seqs);
+          s.words = s.batch.loss_mask.sum().item<double>();
+          words += s.words;
+          positions += static_cast<double>(s.sup_row.size());
         }
         net.train();
-        const auto batch = text::collate(seqs);
-        const auto index = torch::tensor(image_index, torch::kLong);
-        text::DecoderOutput out;
-        torch::Tensor grid_features;
+        torch::Tensor features;  // [I, N, C]
+        text::AttentionContext grid_of;
         if (cached) {
-          text::AttentionContext grid_of;
+          features = torch::stack(batch_features);
           grid_of.grid_h = views[0].cache->info().grid_h;
           grid_of.grid_w = views[0].cache->info().grid_w;
-          out = net.decoder->forward(torch::stack(batch_features), index, grid_of, batch.input);
         } else {
           const auto g = net.encode(vision::to_batch(batch_images, model->config().image));
-          text::AttentionContext grid_of;
+          features = g.features;
           grid_of.grid_h = g.grid_h;
           grid_of.grid_w = g.grid_w;
-          out = net.decoder->forward(g.features, index, grid_of, batch.input);
-          grid_features = g.features;  // [I, N, C]
         }
-        auto loss = text::masked_cross_entropy(out.logits, batch.target, batch.loss_mask);
+        // The decoder runs on each part at once, from its images' features cut off the
+        // encoder's graph; the encoder's gradient is then taken once, from theirs.
+        const bool encoder_learns = features.requires_grad();
+        std::vector<std::vector<torch::Tensor>> shard_grads(parts);
+        std::vector<double> shard_loss(parts, 0.0);
+        core::run_parallel(static_cast<int>(parts), [&](int part) {
+          Shard& s = shard[static_cast<size_t>(part)];
+          // Dropout draws from (seed, step, part): the same masks whichever thread runs first.
+          core::ThreadGenerator rng(mix(mix(o.seed, static_cast<uint64_t>(pos.global_step)),
+                                        static_cast<uint64_t>(part)));
+          auto f = features.narrow(0, s.first, s.images);
+          if (encoder_learns)
+            f = f.detach().requires_grad_(true);
+          const auto out = net.decoder->forward(f, torch::tensor(s.image_index, torch::kLong),
+                                                grid_of, s.batch.input);
+          auto loss = text::masked_cross_entropy(out.logits, s.batch.target, s.batch.loss_mask) *
+                      (s.words / words);
+          if (lstm && o.doubly_stochastic > 0)
+            loss = loss + o.doubly_stochastic *
+                              text::doubly_stochastic_penalty(out.attention[0], s.batch.loss_mask) /
+                              static_cast<double>(out.attention[0].size(-1)) *
+                              (static_cast<double>(s.seqs.size()) / step_sequences);
+          if (supervise && !s.sup_row.empty())
+            loss = loss + o.attention_supervision *
+                              attention_supervision_loss(
+                                  out.attention, torch::tensor(s.sup_row, torch::kLong),
+                                  torch::tensor(s.sup_pos, torch::kLong),
+                                  head_targets(s.sup_target, out.attention),
+                                  torch::tensor(s.sup_each, torch::kLong).to(torch::kBool)) *
+                              (static_cast<double>(s.sup_row.size()) / positions);
+          auto inputs = net_params;
+          if (encoder_learns)
+            inputs.push_back(f);
+          shard_grads[static_cast<size_t>(part)] =
+              torch::autograd::grad({loss}, inputs, {}, false, false, /*allow_unused=*/true);
+          shard_loss[static_cast<size_t>(part)] = loss.item<double>();
+        });
+        opt.zero_grad();
+        double step_loss = 0;
+        for (double l : shard_loss)
+          step_loss += l;
+        // The encoder (and the grounding probe) from the parts' feature gradients.
+        std::vector<torch::Tensor> roots, root_grads;
+        if (encoder_learns) {
+          std::vector<torch::Tensor> pieces;
+          for (size_t part = 0; part < parts; ++part) {
+            const auto& g = shard_grads[part].back();
+            pieces.push_back(g.defined() ? g
+                                         : torch::zeros_like(features.narrow(0, shard[part].first,
+                                                                             shard[part].images)));
+          }
+          roots.push_back(features);
+          root_grads.push_back(torch::cat(pieces));
+        }
         if (ground && !ground_word.empty()) {
-          const auto f = grid_features.index_select(
-              0, torch::tensor(ground_image, torch::kLong));  // [P, N, C]
+          const auto f = features.index_select(0, torch::tensor(ground_image, torch::kLong));
           const auto w = probe.index_select(0, torch::tensor(ground_word, torch::kLong));  // [P, C]
           const auto scores = torch::bmm(f, w.unsqueeze(2)).squeeze(2);                    // [P, N]
           const auto grounding_loss =
+              o.grounding *
               -(torch::stack(ground_target) * torch::log_softmax(scores, 1)).sum(1).mean();
-          loss = loss + o.grounding * grounding_loss;
+          step_loss += grounding_loss.item<double>();
+          roots.push_back(grounding_loss);
+          root_grads.push_back(torch::ones_like(grounding_loss));
         }
-        if (lstm && o.doubly_stochastic > 0)
-          loss = loss + o.doubly_stochastic *
-                            text::doubly_stochastic_penalty(out.attention[0], batch.loss_mask) /
-                            static_cast<double>(out.attention[0].size(-1));
-        if (supervise && !sup_row.empty()) {
-          const auto attention_loss = attention_supervision_loss(
-              out.attention, torch::tensor(sup_row, torch::kLong),
-              torch::tensor(sup_pos, torch::kLong), head_targets(sup_target, out.attention),
-              torch::tensor(sup_each, torch::kLong).to(torch::kBool));
-          loss = loss + o.attention_supervision * attention_loss;
+        if (!roots.empty())
+          torch::autograd::backward(roots, root_grads);
+        // The decoder's gradient: the parts' summed in their order.
+        for (size_t j = 0; j < net_params.size(); ++j) {
+          torch::Tensor sum;
+          for (const auto& g : shard_grads)
+            if (g[j].defined())
+              sum = sum.defined() ? sum + g[j] : g[j];
+          if (!sum.defined())
+            continue;
+          auto& grad = net_params[j].mutable_grad();
+          if (grad.defined())
+            grad.add_(sum);
+          else
+            grad = sum.clone();  // not a view: zero_grad detaches it in place
         }
-        opt.zero_grad();
-        loss.backward();
         if (o.clip > 0)
           torch::nn::utils::clip_grad_norm_(params, o.clip);
         const double lr = learning_rate(o, pos.global_step, total_steps);
@@ -981,9 +1079,9 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         p.steps_per_epoch = steps_per_epoch;
         p.global_step = pos.global_step;
         p.total_steps = total_steps;
-        p.loss = loss.item<double>();
+        p.loss = step_loss;
         p.lr = lr;
-        p.examples_per_second = dt > 0 ? seqs.size() / dt : 0;
+        p.examples_per_second = dt > 0 ? double(step_sequences) / dt : 0;
         p.eta_seconds = step_seconds * double(total_steps - pos.global_step);
         log << json{{"step", p.global_step},
                     {"epoch", p.epoch},

@@ -6,7 +6,8 @@
 // Every epoch ends with an evaluation on the dev split (BLEU, CIDEr-D, VQA accuracy); the best
 // model is kept. Checkpoints hold the model, the optimiser, the tensor library's RNG and the
 // position in the data, so a run killed at any point and resumed with `resume` ends with the
-// same weights as an uninterrupted one (same machine, same thread count).
+// same weights as an uninterrupted one (same machine, same thread count, same data_parallel).
+// Each step's decoder work may be cut into parts that run at once (data_parallel).
 #pragma once
 
 #include <array>
@@ -104,6 +105,12 @@ struct TrainOptions {
   std::string backbone_weights;
   int max_caption_words = 0;  // train on captions of at most this many words (0 = all)
   std::string command;        // recorded in the model file
+  // Data parallelism: each step's images are cut into this many parts of about equal numbers
+  // of sequences, whose decoder passes run at once on a thread each (one LibTorch thread
+  // apiece), their gradients summed in a fixed order; the encoder runs on the whole step.
+  // 0 = as many as LibTorch's threads; 1 = none. The losses are the same means over the whole
+  // step whatever the count.
+  int data_parallel = 0;
   // Stop (as if killed, after a checkpoint) after this many steps of this run; 0 = run to the end.
   int stop_after_steps = 0;
 };
