@@ -179,29 +179,6 @@ std::string relation(const Object& a, const Object& b) {
   return "";
 }
 
-// Where b lies from a along one axis (x: "left of" / "right of", y: "above" / "below"), when
-// its centre is past a's on that axis by more than relation()'s gap; "" when they are too close
-// on it. Relation questions ask this: "is the red star left of the blue circle?" is "yes" when the
-// star's centre lies clearly left of the circle's, whatever their heights, "no" when clearly right.
-std::string relation_along(const Object& a, const Object& b, bool horizontal) {
-  const cv::Point2f d = b.centre() - a.centre();
-  const float min_gap = (a.box.width + b.box.width) / 4.0f;
-  const float along = horizontal ? d.x : d.y;
-  if (std::abs(along) <= min_gap)
-    return "";
-  if (horizontal)
-    return along > 0 ? "right of" : "left of";
-  return along > 0 ? "below" : "above";
-}
-
-std::string opposite(const std::string& relation) {
-  if (relation == "left of")
-    return "right of";
-  if (relation == "right of")
-    return "left of";
-  return relation == "above" ? "below" : "above";
-}
-
 bool starts_with_vowel(const std::string& w) {
   return !w.empty() && std::string("aeiou").find(w[0]) != std::string::npos;
 }
@@ -412,21 +389,16 @@ std::optional<Question> make_question(QuestionFamily f, const std::vector<Object
       const Object& p = objs[static_cast<size_t>(rng.below(static_cast<int>(objs.size())))];
       if (&p == &o)
         return std::nullopt;
-      // Where o lies from p along an axis on which they are clearly apart (either, when both
-      // are): asked as it is or as its opposite, so that "no" never holds only by a minor axis.
-      std::vector<std::string> clear;
-      for (bool horizontal : {true, false})
-        if (auto rel = relation_along(p, o, horizontal); !rel.empty())
-          clear.push_back(rel);
-      if (clear.empty())
+      const std::string rel = relation(p, o);  // where o lies from p
+      if (rel.empty())
         return std::nullopt;
       for (const Object* x : {&o, &p})
         if (matching(objs, [&](const Object& y) {
               return y.colour == x->colour && y.shape == x->shape;
             }).size() != 1)
           return std::nullopt;
-      const std::string rel = rng.pick(clear);
-      const std::string asked = rng.coin() ? rel : opposite(rel);
+      static const std::vector<std::string> rels = {"left of", "right of", "above", "below"};
+      const std::string asked = rng.coin() ? rel : rng.pick(rels);
       q.question = "is the " + name(o.colour) + " " + name(o.shape) + " " + asked + " the " +
                    name(p.colour) + " " + name(p.shape) + "?";
       q.answer = asked == rel ? "yes" : "no";

@@ -3,12 +3,6 @@
 // in seven families. Every caption word and question that refers to an object records that
 // object's bounding box, so attention can be measured against where the object really is.
 //
-// Relations: a caption says where one object lies from another along the axis on which they
-// lie clearly apart ("left of" when mostly beside it). A relation question asks about one axis
-// on which the two centres are clearly apart (by a quarter of the two widths): "is the red star
-// left of the blue circle?" is "yes" when the star lies clearly left of the circle, "no" when
-// clearly right, whatever their heights; pairs too close on an axis are not asked about on it.
-//
 //   ShapesWorld world({.image_size = 128});
 //   Scene s = world.scene(42);        // deterministic from the index (and the world's seed)
 //   s.captions[0].text;               // "a small red circle left of a large blue square"
