@@ -213,6 +213,12 @@ TEST_F(CliModel, TrainRefusesABadDatasetFolderAndResumeWithoutCheckpoint) {
   expect_one_line_error(
       {"train", "--data", world(), "--out", d.file("m.safetensors"), "--attention", "bogus"},
       "bogus");
+  auto r = run_glimpse(
+      {"train", "--data", world(), "--out", d.file("m.safetensors"), "--data-parallel", "99"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--data-parallel: Value 99 not in range 0 to 64"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(d.file("m.safetensors.ckpt")));
   expect_one_line_error({"eval", "--model", model(), "--flickr8k", d.path(), "--split", "dev"},
                         "cannot open '" + d.file("dev_images.txt") + "'");
 }
