@@ -57,7 +57,6 @@ LstmDecoder::LstmDecoder(const LstmDecoderOptions& o, const AttentionFactory& ma
                                                 o.attention_dim, o.hidden_dim}));
   lstm_ = register_module(
       "lstm", torch::nn::LSTMCell(o.embed_dim + attention_->context_dim(), o.hidden_dim));
-  dropout_ = o.dropout;
   fc_ = register_module("fc", torch::nn::Linear(o.hidden_dim, o.vocab_size));
 }
 
@@ -95,8 +94,8 @@ StepOutput LstmDecoder::step(DecoderState& state, const torch::Tensor& tokens,
   auto input = torch::cat({embedding_->forward(tokens), att.context.squeeze(1)}, 1);  // [B, E + Cc]
   std::tie(h, c) = lstm_->forward(input, std::make_tuple(h, c));
   StepOutput out;
-  out.logits = fc_->forward(core::dropout(h, dropout_, is_training()));  // [B, V]
-  out.attention = {att.weights.squeeze(2)};                              // [B, H, N]
+  out.logits = fc_->forward(core::dropout(h, options_.dropout, is_training()));  // [B, V]
+  out.attention = {att.weights.squeeze(2)};                                      // [B, H, N]
   return out;
 }
 
@@ -174,7 +173,6 @@ TransformerDecoder::TransformerDecoder(const TransformerDecoderOptions& o,
     layer_list_->push_back(layers_.back());
   }
   final_ln_ = register_module("final_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
-  dropout_ = o.dropout;
   out_ = register_module("out", torch::nn::Linear(d, o.vocab_size));
   auto pos = torch::arange(o.max_len, torch::kFloat64).unsqueeze(1);  // [L, 1]
   auto freq =
@@ -194,7 +192,7 @@ DecoderOutput TransformerDecoder::run(const torch::Tensor& memory, const torch::
                                                  std::to_string(options_.max_len));
   auto x = embedding_->forward(tokens) * std::sqrt(double(options_.d_model)) +
            positions_.narrow(0, 0, len);  // [B,L,d]
-  x = core::dropout(x, dropout_, is_training());
+  x = core::dropout(x, options_.dropout, is_training());
   DecoderOutput out;
   AttentionContext self;
   const int64_t b = tokens.size(0);
@@ -219,8 +217,8 @@ DecoderOutput TransformerDecoder::run(const torch::Tensor& memory, const torch::
   const int64_t images = memory.size(0);
   for (auto& l : layers_) {
     auto h = l->ln1->forward(x);
-    x = x +
-        core::dropout(l->self_attention->forward(h, h, h, self).context, dropout_, is_training());
+    x = x + core::dropout(l->self_attention->forward(h, h, h, self).context, options_.dropout,
+                          is_training());
     h = l->ln2->forward(x);
     auto keys = l->cross_attention->prepare(memory, memory, grid);  // per image
     AttentionOutput cross;
@@ -238,11 +236,11 @@ DecoderOutput TransformerDecoder::run(const torch::Tensor& memory, const torch::
         keys = keys.select(image_index);  // per sequence
       cross = l->cross_attention->attend(h, keys, grid);
     }
-    x = x + core::dropout(cross.context, dropout_, is_training());
+    x = x + core::dropout(cross.context, options_.dropout, is_training());
     out.attention.push_back(cross.weights);  // [B, H, L, N]
     h = l->ln3->forward(x);
-    x = x +
-        core::dropout(l->ff2->forward(torch::relu(l->ff1->forward(h))), dropout_, is_training());
+    x = x + core::dropout(l->ff2->forward(torch::relu(l->ff1->forward(h))), options_.dropout,
+                          is_training());
   }
   out.logits = out_->forward(final_ln_->forward(x));  // [B, L, V]
   return out;

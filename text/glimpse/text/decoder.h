@@ -87,7 +87,6 @@ class LstmDecoder : public Decoder {
   torch::nn::Linear init_h_{nullptr}, init_c_{nullptr}, fc_{nullptr};
   std::shared_ptr<AttentionModule> attention_;
   torch::nn::LSTMCell lstm_{nullptr};
-  double dropout_ = 0;  // see core::dropout
 };
 
 // A Transformer decoder (Vaswani et al. 2017), pre-norm: each layer is causal self-attention,
@@ -136,7 +135,6 @@ class TransformerDecoder : public Decoder {
   torch::nn::Embedding embedding_{nullptr};
   torch::nn::Linear feature_proj_{nullptr}, out_{nullptr};
   torch::nn::LayerNorm final_ln_{nullptr}, memory_ln_{nullptr};
-  double dropout_ = 0;                                     // see core::dropout
   torch::nn::ModuleList layer_list_{nullptr};              // registered as "layers"
   std::vector<std::shared_ptr<TransformerLayer>> layers_;  // the same modules, typed
   torch::Tensor positions_;  // [max_len, d_model] sine encoding (a buffer)
