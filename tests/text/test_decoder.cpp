@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "glimpse/core/error.h"
 #include "glimpse/fusion/attention.h"
@@ -192,6 +193,29 @@ TEST(Decoder, RefusesTokensOutsideTheVocabularyAndWrongFeatures) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "sequence of 13 tokens is over the decoder's 12");
+  }
+}
+
+TEST(Decoder, RefusesADropoutOutsideZeroToOne) {
+  LstmDecoderOptions l;
+  l.vocab_size = kVocab;
+  l.feature_dim = kFeat;
+  l.dropout = 1.5;
+  TransformerDecoderOptions t;
+  t.vocab_size = kVocab;
+  t.feature_dim = kFeat;
+  t.dropout = -0.1;
+  for (const auto& make : std::vector<std::function<void()>>{
+           [&] { LstmDecoder(l, fusion::attention_factory()); },
+           [&] { TransformerDecoder(t, fusion::attention_factory()); }}) {
+    try {
+      make();
+      FAIL() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("decoder dropout must be between 0 and 1"),
+                std::string::npos)
+          << e.what();
+    }
   }
 }
 

@@ -41,6 +41,13 @@ void check_inputs(const torch::Tensor& features, const torch::Tensor& image_inde
     throw Error(ErrorCode::kInvalidArgument,
                 "a token id is outside the vocabulary of " + std::to_string(vocab));
 }
+// A dropout probability outside [0, 1] (as a model file may say) is refused.
+void check_dropout(double p) {
+  if (!(p >= 0 && p <= 1))
+    throw Error(ErrorCode::kInvalidArgument,
+                "decoder dropout must be between 0 and 1, got " + std::to_string(p));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- LSTM (Show, Attend and Tell)
@@ -49,6 +56,7 @@ LstmDecoder::LstmDecoder(const LstmDecoderOptions& o, const AttentionFactory& ma
     : options_(o) {
   if (o.vocab_size < 8 || o.feature_dim < 1 || o.embed_dim < 1 || o.hidden_dim < 1)
     throw Error(ErrorCode::kInvalidArgument, "LSTM decoder needs a vocabulary and positive dims");
+  check_dropout(o.dropout);
   embedding_ = register_module("embedding", torch::nn::Embedding(o.vocab_size, o.embed_dim));
   init_h_ = register_module("init_h", torch::nn::Linear(o.feature_dim, o.hidden_dim));
   init_c_ = register_module("init_c", torch::nn::Linear(o.feature_dim, o.hidden_dim));
@@ -153,6 +161,7 @@ TransformerDecoder::TransformerDecoder(const TransformerDecoderOptions& o,
       o.layers < 1 || o.heads < 1 || o.max_len < 2)
     throw Error(ErrorCode::kInvalidArgument,
                 "Transformer decoder needs a vocabulary, positive dims and layers");
+  check_dropout(o.dropout);
   const int64_t d = o.d_model;
   embedding_ = register_module("embedding", torch::nn::Embedding(o.vocab_size, d));
   // N(0, 1/d), as Vaswani et al. (and fairseq) start the embeddings they scale by √d: a token
