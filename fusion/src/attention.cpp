@@ -52,6 +52,21 @@ torch::Tensor position_encoding_2d(int64_t grid_h, int64_t grid_w, int64_t dim) 
       .to(torch::kFloat32);  // [N, dim]
 }
 
+torch::Tensor cell_coordinates(int64_t grid_h, int64_t grid_w, int64_t dim) {
+  if (grid_h < 1 || grid_w < 1 || dim < 2)
+    throw Error(ErrorCode::kInvalidArgument,
+                "cell coordinates need a positive grid and a dim of 2 or more, got " +
+                    std::to_string(grid_h) + "x" + std::to_string(grid_w) + ", dim " +
+                    std::to_string(dim));
+  auto centre = [](int64_t n) {  // (i + 0.5) / n mapped to [-1, 1]
+    return (torch::arange(n, torch::kFloat64) + 0.5) * (2.0 / static_cast<double>(n)) - 1.0;
+  };
+  auto x = centre(grid_w).unsqueeze(0).expand({grid_h, grid_w}).reshape({grid_h * grid_w, 1});
+  auto y = centre(grid_h).unsqueeze(1).expand({grid_h, grid_w}).reshape({grid_h * grid_w, 1});
+  return torch::cat({torch::zeros({grid_h * grid_w, dim - 2}, torch::kFloat64), x, y}, 1)
+      .to(torch::kFloat32);  // [N, dim]
+}
+
 Attention::Attention(const AttentionSpec& spec, const AttentionDims& dims)
     : spec_(spec), dims_(dims) {
   const std::string name = "attention '" + spec.to_string() + "': ";
@@ -262,6 +277,10 @@ text::PreparedKeys Attention::prepare(const torch::Tensor& keys, const torch::Te
       p.values = values + position_encoding_2d(ctx.grid_h, ctx.grid_w, dims_.value_dim)
                               .to(values.options())
                               .unsqueeze(0);
+    if (spec_.xy_values)
+      p.values = p.values + cell_coordinates(ctx.grid_h, ctx.grid_w, dims_.value_dim)
+                                .to(values.options())
+                                .unsqueeze(0);
   }
   switch (spec_.score) {
     case Score::kAdditive:

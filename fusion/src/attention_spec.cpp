@@ -36,6 +36,9 @@ const Flag kFlags[] = {
     {"pos-values", &AttentionSpec::pos_values,
      [](const AttentionSpec& s) { return s.use == Use::kCross; },
      "'pos-values' belongs to cross attention only (the grid's position encoding)"},
+    {"xy-values", &AttentionSpec::xy_values,
+     [](const AttentionSpec& s) { return s.use == Use::kCross; },
+     "'xy-values' belongs to cross attention only (the grid's cell coordinates)"},
     {"sink", &AttentionSpec::sink,
      [](const AttentionSpec& s) { return s.score == Score::kMultiHead; },
      "the sink belongs to multi-head attention only (multihead, self, causal, cross)"},
@@ -86,6 +89,8 @@ std::string AttentionSpec::to_string() const {
     s += "+gate";
   if (pos_values)
     s += "+pos-values";
+  if (xy_values)
+    s += "+xy-values";
   if (sink)
     s += "+sink";
   return s;
@@ -94,7 +99,7 @@ std::string AttentionSpec::to_string() const {
 bool AttentionSpec::operator==(const AttentionSpec& o) const {
   return score == o.score && use == o.use && heads == o.heads && scope == o.scope &&
          (scope == Scope::kGlobal || window == o.window) && gate == o.gate &&
-         pos_values == o.pos_values && sink == o.sink;
+         pos_values == o.pos_values && xy_values == o.xy_values && sink == o.sink;
 }
 
 Result<AttentionSpec> parse_attention_spec(const std::string& text) {

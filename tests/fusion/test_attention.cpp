@@ -89,6 +89,12 @@ Ref reference(Attention& att, const torch::Tensor& q, const torch::Tensor& k,
       encode(K);
     if (s.pos_values)
       encode(V);
+    if (s.xy_values)  // the cell's centre, x then y in [-1, 1], on the last two channels
+      for (int64_t n = 0; n < N; ++n) {
+        const size_t dv = V[n].size();
+        V[n][dv - 2] += (double(n % gw) + 0.5) * 2.0 / double(gw) - 1.0;
+        V[n][dv - 1] += (double(n / gw) + 0.5) * 2.0 / double(gh) - 1.0;
+      }
     for (int64_t t = 0; t < T; ++t) {
       const Vec& qt = Q[t];
       std::vector<Vec> head_ctx;
@@ -255,6 +261,8 @@ const std::vector<Case> kCases = {
     {"multihead:2+sink", 3, 6, 2, 3, false},
     {"causal:2+sink", 4, 4, 0, 0, true},
     {"cross:2+pos-values+sink", 3, 6, 2, 3, false},
+    {"cross:2+xy-values", 3, 6, 2, 3, false},
+    {"cross:2+pos-values+xy-values+sink", 3, 6, 2, 3, false},
     {"cross:2+local:1+sink", 3, 9, 3, 3, false},
 };
 constexpr int64_t kDim = 8;
@@ -637,6 +645,42 @@ TEST(AttentionPosValues, WhatAHeadReturnsSaysWhereItLooked) {
   }
 }
 
+// +xy-values: a head held on one cell returns that cell's centre through its value projection,
+// so two cells' contexts differ by the projection of their coordinates' difference.
+TEST(AttentionXyValues, CellCoordinatesAreTheCentresFromMinusOneToOne) {
+  auto c = cell_coordinates(2, 3, 4);
+  ASSERT_EQ(c.sizes(), (std::vector<int64_t>{6, 4}));
+  const std::vector<std::vector<float>> want = {
+      {0, 0, -2.0f / 3, -0.5f}, {0, 0, 0, -0.5f}, {0, 0, 2.0f / 3, -0.5f},
+      {0, 0, -2.0f / 3, 0.5f},  {0, 0, 0, 0.5f},  {0, 0, 2.0f / 3, 0.5f}};
+  for (int64_t n = 0; n < 6; ++n)
+    for (int64_t d = 0; d < 4; ++d)
+      EXPECT_NEAR(c[n][d].item<float>(), want[n][d], 1e-6) << n << "," << d;
+  EXPECT_THROW(cell_coordinates(2, 3, 1), Error);
+
+  torch::manual_seed(5);
+  Attention att(parse_attention_spec("cross:2+xy-values").take(), {8, 8});
+  AttentionContext grid;
+  grid.grid_h = 2;
+  grid.grid_w = 3;
+  auto look = [&](int64_t cell) {
+    grid.mask = torch::zeros({1, 1, 6}, torch::kBool);
+    grid.mask[0][0][cell] = true;
+    return att.forward(torch::randn({1, 1, 8}), torch::randn({1, 6, 8}), torch::zeros({1, 6, 8}),
+                       grid)
+        .context;
+  };
+  // Cells 0 and 2 lie in one row, 4/3 apart in x: the contexts differ by w_o · w_v · (.., 4/3, 0).
+  auto diff = look(2) - look(0);
+  auto dv = torch::zeros({8});
+  dv[6] = 4.0 / 3.0;
+  const auto& params = att.named_parameters();
+  auto want_diff =
+      torch::matmul(params["w_o.weight"], torch::matmul(params["w_v.weight"], dv)).detach();
+  EXPECT_TRUE(torch::allclose(diff.reshape({8}), want_diff, 1e-5, 1e-5))
+      << diff << "\n" << want_diff;
+}
+
 // --- the spec language ---
 
 TEST(AttentionSpec, ParsesAndPrintsEveryForm) {
@@ -644,7 +688,8 @@ TEST(AttentionSpec, ParsesAndPrintsEveryForm) {
        {"additive", "additive+gate", "dot", "general", "concat", "scaled-dot", "multihead:8",
         "self:4", "causal:2", "cross:8", "general+local:2", "additive+local:1.5+gate",
         "dot+local-m:3", "causal:4+local-m:2", "cross:4+pos-values", "multihead:2+sink",
-        "cross:4+pos-values+sink", "cross:2+local:1+sink"}) {
+        "cross:4+pos-values+sink", "cross:2+local:1+sink", "cross:4+xy-values",
+        "cross:4+pos-values+xy-values+sink"}) {
     auto spec = parse_attention_spec(s);
     ASSERT_TRUE(spec.ok()) << s << ": " << spec.error().message;
     EXPECT_EQ(spec.value().to_string(), s);
@@ -666,10 +711,16 @@ TEST(AttentionSpec, UnknownNamesListTheValidOnes) {
   EXPECT_EQ(
       parse_attention_spec("dot+nearby").error().message,
       "attention 'dot+nearby': unknown modifier 'nearby'; valid: global, local, local-m, gate, "
-      "pos-values, sink");
+      "pos-values, xy-values, sink");
   EXPECT_EQ(parse_attention_spec("multihead:2+pos-values").error().message,
             "attention 'multihead:2+pos-values': 'pos-values' belongs to cross attention only (the "
             "grid's position encoding)");
+  EXPECT_EQ(parse_attention_spec("self:2+xy-values").error().message,
+            "attention 'self:2+xy-values': 'xy-values' belongs to cross attention only (the "
+            "grid's cell coordinates)");
+  EXPECT_EQ(parse_attention_spec("cross:2+xy-values").take().to_string(), "cross:2+xy-values");
+  EXPECT_FALSE(parse_attention_spec("cross:2+xy-values").take() ==
+               parse_attention_spec("cross:2+pos-values").take());
   EXPECT_EQ(parse_attention_spec("additive+sink").error().message,
             "attention 'additive+sink': the sink belongs to multi-head attention only (multihead, "
             "self, causal, cross)");

@@ -20,7 +20,10 @@
 //   causal:H     self with a lower-triangular mask
 //   cross:H      multihead, keys = values = the image grid plus a 2-D sine position encoding
 //                on the keys (where to look); +pos-values adds it to the values too, so what a
-//                head returns says where it looked as well as what it saw
+//                head returns says where it looked as well as what it saw; +xy-values adds
+//                the cell's centre, x and y from -1 to 1, to the values' last two channels, so
+//                that where a head looked is a linear read-out (the sines' slowest pair is
+//                about 1e-4 · the column on a 16-cell side) and two heads' positions subtract
 //   +sink        multi-head: one more key and value per head, learnt, that every query may
 //                attend to instead of the cells (PyTorch's add_bias_kv; the "attend to nothing"
 //                of Lu et al. 2017's visual sentinel). What goes to the sink says how much
@@ -62,13 +65,14 @@ struct AttentionSpec {
   double window = 2.0;      // D, the half-width of a local window (in cells or positions)
   bool gate = false;        // Show, Attend and Tell's β gate (additive only)
   bool pos_values = false;  // cross only: the 2-D position encoding on the values as well
+  bool xy_values = false;   // cross only: the cell's x and y in [-1, 1] on the last two values
   bool sink = false;        // multi-head only: a learnt key and value per head to attend to
 
   std::string to_string() const;  // the canonical spec string; parse(to_string()) == *this
   bool operator==(const AttentionSpec& o) const;
 };
 
-// Parses "score[:heads][+scope[:D]][+gate][+pos-values][+sink]", e.g. "additive", "additive+gate",
+// Parses "score[:heads][+scope[:D]][+gate][+pos-values][+xy-values][+sink]", e.g. "additive", "additive+gate",
 // "general+local:2", "multihead:8", "causal:4+local-m:3", "cross:8", "cross:4+pos-values".
 // Unknown names get an error listing the valid ones.
 Result<AttentionSpec> parse_attention_spec(const std::string& text);
@@ -131,5 +135,9 @@ text::AttentionFactory attention_factory();
 // 2-D sine/cosine position encoding of a grid, [grid_h * grid_w, dim] (dim divisible by 4):
 // the first half of the channels encodes the row, the second half the column.
 torch::Tensor position_encoding_2d(int64_t grid_h, int64_t grid_w, int64_t dim);
+
+// The cells' centres as +xy-values adds them, [grid_h * grid_w, dim] (dim ≥ 2): 0 in every
+// channel but the last two, x (column) then y (row), each (i + 0.5) / side mapped to [-1, 1].
+torch::Tensor cell_coordinates(int64_t grid_h, int64_t grid_w, int64_t dim);
 
 }  // namespace glimpse::fusion
