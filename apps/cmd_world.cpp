@@ -18,6 +18,7 @@ struct WorldCommandOptions {
   int image_size = 128;
   bool compositional = false;
   bool balanced = false;
+  std::vector<std::string> family_weights;
   int questions = data::WorldOptions{}.questions_per_scene;
 };
 }  // namespace
@@ -44,6 +45,11 @@ void add_world_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
   cmd->add_flag("--balanced", o->balanced,
                 "Give every question family that fits a scene an equal share (each is retried "
                 "before moving on); without it relations and what-left come out rarer");
+  cmd->add_option("--family-weights", o->family_weights,
+                  "With --balanced: FAMILY=W (W in 0..10) turns of a family per round of the "
+                  "rotation, every other family 1, e.g. relation=3 count=2 what-left=2; "
+                  "families: colour, shape, size, count, exist, relation, what-left")
+      ->delimiter(',');
   cmd->callback([o, &action] {
     action = [o]() -> int {
       auto split = data::parse_split(o->split);
@@ -54,6 +60,29 @@ void add_world_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
       wo.image_size = o->image_size;
       wo.questions_per_scene = o->questions;
       wo.balanced_families = o->balanced;
+      if (!o->family_weights.empty() && !o->balanced)
+        return report_error(
+            "--family-weights shares out the turns of --balanced: add --balanced, or drop "
+            "--family-weights");
+      for (const auto& fw : o->family_weights) {
+        const auto eq = fw.find('=');
+        auto family = data::parse_question_family(fw.substr(0, eq));
+        if (eq == std::string::npos || !family)
+          return report_error("--family-weights '" + fw + "': " +
+                              (eq == std::string::npos ? "write FAMILY=W, e.g. relation=3"
+                                                       : family.error().message));
+        int w = -1;
+        size_t used = 0;
+        try {
+          w = std::stoi(fw.substr(eq + 1), &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != fw.size() - eq - 1 || w < 0 || w > 10)
+          return report_error("--family-weights '" + fw +
+                              "': the weight must be a whole number from 0 to 10");
+        wo.family_weights[static_cast<size_t>(family.value())] = w;
+      }
       if (o->compositional)
         wo.held_out = data::compositional_holdout();
       auto sum = catch_as_result([&] {

@@ -45,6 +45,18 @@ const char* to_string(QuestionFamily f) {
   return "unknown";
 }
 
+Result<QuestionFamily> parse_question_family(const std::string& name) {
+  std::string valid;
+  for (int f = 0; f < 7; ++f) {
+    const auto family = static_cast<QuestionFamily>(f);
+    if (name == to_string(family))
+      return family;
+    valid += (f ? ", " : "") + std::string(to_string(family));
+  }
+  return ErrorInfo{ErrorCode::kInvalidArgument,
+                   "unknown question family '" + name + "'; valid: " + valid};
+}
+
 std::set<std::pair<Colour, Shape>> compositional_holdout() {
   return {{Colour::kRed, Shape::kCircle},    {Colour::kGreen, Shape::kSquare},
           {Colour::kBlue, Shape::kTriangle}, {Colour::kYellow, Shape::kDiamond},
@@ -441,6 +453,18 @@ ShapesWorld::ShapesWorld(WorldOptions options) : options_(std::move(options)) {
   if (o.held_out.size() >= static_cast<size_t>(kColours * kShapes))
     throw Error(ErrorCode::kInvalidArgument,
                 "the compositional split cannot hold out every colour-shape pair");
+  int turns = 0;
+  for (int f = 0; f < 7; ++f) {
+    const int w = o.family_weights[static_cast<size_t>(f)];
+    if (w < 0 || w > 10)
+      throw Error(ErrorCode::kInvalidArgument, std::string("the weight of question family '") +
+                                                   to_string(static_cast<QuestionFamily>(f)) +
+                                                   "' must be 0..10, got " + std::to_string(w));
+    turns += w;
+  }
+  if (turns == 0 && o.questions_per_scene > 0)
+    throw Error(ErrorCode::kInvalidArgument,
+                "every question family has weight 0: give one a weight, or ask 0 questions");
 }
 
 Scene ShapesWorld::scene(uint64_t index, Split split) const {
@@ -488,10 +512,18 @@ Scene ShapesWorld::scene(uint64_t index, Split split) const {
     return true;
   };
   if (o.balanced_families) {
-    // Stops when seven families in a row have nothing new to ask of this scene.
+    // One round of the rotation: each family as many turns as its weight, in family order.
+    std::vector<QuestionFamily> round;
+    for (int f = 0; f < 7; ++f)
+      for (int k = 0; k < o.family_weights[static_cast<size_t>(f)]; ++k)
+        round.push_back(static_cast<QuestionFamily>(f));
+    const int turns = static_cast<int>(round.size());
+    // Stops when a whole round in a row has nothing new to ask of this scene.
     for (int slot = 0, misses = 0;
-         static_cast<int>(s.questions.size()) < o.questions_per_scene && misses < 7; ++slot) {
-      const auto f = static_cast<QuestionFamily>((static_cast<int>(index) + slot) % 7);
+         turns > 0 && static_cast<int>(s.questions.size()) < o.questions_per_scene &&
+         misses < turns;
+         ++slot) {
+      const auto f = round[static_cast<size_t>((static_cast<int>(index) + slot) % turns)];
       bool added = false;
       for (int draw = 0; draw < 20 && !added; ++draw)
         added = add(make_question(f, s.objects, rng));

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <map>
 
 #include "test_util.h"
 
@@ -113,6 +114,45 @@ TEST(CliWorld, BadArgumentsAreOneLineErrors) {
   EXPECT_NE(r.err.find("cannot create"), std::string::npos) << r.err;
   r = run_glimpse({"world", "--out", d.path(), "--count", "0"});
   EXPECT_NE(r.exit_code, 0);
+}
+
+TEST(CliWorld, FamilyWeightsAskWhatTheySayOrSayWhatIsWrong) {
+  TempDir d;
+  auto r = run_glimpse({"world", "--out", d.path(), "--count", "40", "--questions", "12",
+                        "--balanced", "--family-weights", "colour=0,relation=3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, int> families;
+  const json ann = json::parse(read_bytes(d.file("annotations_train.json")));
+  for (const auto& a : ann["annotations"])
+    ++families[a["question_type"].get<std::string>()];
+  EXPECT_EQ(families.count("colour"), 0u);
+  EXPECT_GT(families["relation"], families["shape"]);
+
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--family-weights", "relation=3"},
+       "glimpse: --family-weights shares out the turns of --balanced: add --balanced, or drop "
+       "--family-weights\n"},
+      {{"--balanced", "--family-weights", "relations=3"},
+       "glimpse: --family-weights 'relations=3': unknown question family 'relations'; valid: "
+       "colour, shape, size, count, exist, relation, what-left\n"},
+      {{"--balanced", "--family-weights", "relation"},
+       "glimpse: --family-weights 'relation': write FAMILY=W, e.g. relation=3\n"},
+      {{"--balanced", "--family-weights", "relation=2.5"},
+       "glimpse: --family-weights 'relation=2.5': the weight must be a whole number from 0 to "
+       "10\n"},
+      {{"--balanced", "--family-weights", "count=11"},
+       "glimpse: --family-weights 'count=11': the weight must be a whole number from 0 to 10\n"},
+      {{"--balanced", "--family-weights",
+        "colour=0,shape=0,size=0,count=0,exist=0,relation=0,what-left=0"},
+       "glimpse: every question family has weight 0: give one a weight, or ask 0 questions\n"},
+  };
+  for (const auto& [extra, message] : cases) {
+    std::vector<std::string> args = {"world", "--out", d.file("bad"), "--count", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    r = run_glimpse(args);
+    EXPECT_EQ(r.exit_code, 1) << extra.back();
+    EXPECT_EQ(r.err, message);
+  }
 }
 
 }  // namespace

@@ -281,6 +281,68 @@ TEST(ShapesWorld, BalancedFamiliesChangeOnlyTheQuestionsAndEvenTheirShares) {
   EXPECT_GT(share(after, QuestionFamily::kWhatLeft, total_after), 0.045);
 }
 
+// Family weights share out the rotation's turns: relations three times, counts twice, colour
+// never; the images and captions stay those of the equal share.
+TEST(ShapesWorld, FamilyWeightsShareOutTheTurnsOfTheRotation) {
+  WorldOptions even_options, weighted_options;
+  even_options.questions_per_scene = weighted_options.questions_per_scene = 12;
+  even_options.balanced_families = weighted_options.balanced_families = true;
+  weighted_options.family_weights = {0, 1, 1, 2, 1, 3, 1};
+  const ShapesWorld even(even_options), weighted(weighted_options);
+  std::map<QuestionFamily, int> before, after;
+  int total_before = 0, total_after = 0;
+  for (uint64_t i = 0; i < 300; ++i) {
+    const Scene a = even.scene(i), b = weighted.scene(i);
+    ASSERT_EQ(cv::norm(a.image, b.image, cv::NORM_INF), 0.0) << "scene " << i;
+    ASSERT_EQ(a.captions.size(), b.captions.size());
+    for (size_t c = 0; c < a.captions.size(); ++c)
+      EXPECT_EQ(a.captions[c].text, b.captions[c].text);
+    std::set<std::string> distinct;
+    for (const auto& q : b.questions) {
+      EXPECT_TRUE(distinct.insert(q.question).second) << "asked twice: " << q.question;
+      ++after[q.family];
+    }
+    for (const auto& q : a.questions)
+      ++before[q.family];
+    total_before += static_cast<int>(a.questions.size());
+    total_after += static_cast<int>(b.questions.size());
+  }
+  EXPECT_GT(before[QuestionFamily::kColour], 300);
+  EXPECT_EQ(after[QuestionFamily::kColour], 0);
+  const auto share = [](std::map<QuestionFamily, int>& m, QuestionFamily f, int total) {
+    return double(m[f]) / total;
+  };
+  EXPECT_GT(share(after, QuestionFamily::kRelation, total_after),
+            1.6 * share(before, QuestionFamily::kRelation, total_before));
+  EXPECT_GT(share(after, QuestionFamily::kCount, total_after),
+            1.2 * share(before, QuestionFamily::kCount, total_before));
+}
+
+TEST(ShapesWorld, FamilyWeightsOutOfRangeOrAllZeroAreRefused) {
+  WorldOptions o;
+  o.family_weights = {1, 1, 1, 1, 1, 11, 1};
+  try {
+    ShapesWorld w(o);
+    ADD_FAILURE() << "a weight of 11 was taken";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "the weight of question family 'relation' must be 0..10, got 11");
+  }
+  o.family_weights = {0, 0, 0, 0, 0, 0, 0};
+  try {
+    ShapesWorld w(o);
+    ADD_FAILURE() << "all weights 0 were taken";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "every question family has weight 0: give one a weight, or ask 0 questions");
+  }
+  o.questions_per_scene = 0;
+  EXPECT_TRUE(ShapesWorld(o).scene(0).questions.empty());
+  EXPECT_EQ(parse_question_family("what-left").value(), QuestionFamily::kWhatLeft);
+  EXPECT_EQ(parse_question_family("where").error().message,
+            "unknown question family 'where'; valid: colour, shape, size, count, exist, relation, "
+            "what-left");
+}
+
 TEST(ShapesWorld, TheCompositionalSplitKeepsHeldOutPairsOutOfTraining) {
   WorldOptions o;
   o.held_out = compositional_holdout();

@@ -13,12 +13,15 @@
 
 #include <opencv2/core.hpp>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "glimpse/core/error.h"
 
 namespace glimpse::data {
 
@@ -47,6 +50,8 @@ struct Caption {
 
 enum class QuestionFamily { kColour, kShape, kSize, kCount, kExist, kRelation, kWhatLeft };
 const char* to_string(QuestionFamily family);
+// "colour", ..., "what-left" back to the family; an unknown name gets an error listing them.
+Result<QuestionFamily> parse_question_family(const std::string& name);
 
 // A phrase of a question that names one object: "square", "red object", "red square".
 struct Mention {
@@ -91,6 +96,11 @@ struct WorldOptions {
   // Off: the first seven draws go round the families once, then families are drawn at random,
   // and a draw that does not fit the scene is dropped (relations and what-left come out rarer).
   bool balanced_families = false;
+  // With balanced_families: how many turns each family gets in one round of the rotation, in
+  // QuestionFamily order (colour, shape, size, count, exist, relation, what-left); 0 = never
+  // asked. All 1 is the equal share; {1,1,1,2,1,3,2} asks counts and what-left twice and
+  // relations three times as often as each other family, where the scene allows.
+  std::array<int, 7> family_weights{1, 1, 1, 1, 1, 1, 1};
   // Compositional split (as CLEVR-CoGenT): colour-shape pairs never drawn in training scenes;
   // dev and test scenes may contain them. Empty = the plain split.
   std::set<std::pair<Colour, Shape>> held_out;
