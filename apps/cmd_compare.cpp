@@ -170,6 +170,7 @@ void add_compare_command(CLI::App& app, CommonOptions& /*common*/, Action& actio
         train::EvalOptions eo;
         eo.attention = true;
         eo.max_images = o->eval_images;
+        eo.workers = torch::get_num_threads();
         auto e = train::evaluate(*model.value(), test.value(), eo);
         if (!e) {
           status = report_error(v + ": " + e.error().message);

@@ -96,6 +96,7 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
       if (!ds)
         return report_error(ds.error().message);
       o->eval.attention = !o->no_attention;
+      o->eval.workers = torch::get_num_threads();  // batches at once, one thread each
       const auto t0 = std::chrono::steady_clock::now();
       auto r = [&] {
         QuietStderr quiet;

@@ -650,9 +650,9 @@ TEST(AttentionPosValues, WhatAHeadReturnsSaysWhereItLooked) {
 TEST(AttentionXyValues, CellCoordinatesAreTheCentresFromMinusOneToOne) {
   auto c = cell_coordinates(2, 3, 4);
   ASSERT_EQ(c.sizes(), (std::vector<int64_t>{6, 4}));
-  const std::vector<std::vector<float>> want = {
-      {0, 0, -2.0f / 3, -0.5f}, {0, 0, 0, -0.5f}, {0, 0, 2.0f / 3, -0.5f},
-      {0, 0, -2.0f / 3, 0.5f},  {0, 0, 0, 0.5f},  {0, 0, 2.0f / 3, 0.5f}};
+  const std::vector<std::vector<float>> want = {{0, 0, -2.0f / 3, -0.5f}, {0, 0, 0, -0.5f},
+                                                {0, 0, 2.0f / 3, -0.5f},  {0, 0, -2.0f / 3, 0.5f},
+                                                {0, 0, 0, 0.5f},          {0, 0, 2.0f / 3, 0.5f}};
   for (int64_t n = 0; n < 6; ++n)
     for (int64_t d = 0; d < 4; ++d)
       EXPECT_NEAR(c[n][d].item<float>(), want[n][d], 1e-6) << n << "," << d;
@@ -666,8 +666,8 @@ TEST(AttentionXyValues, CellCoordinatesAreTheCentresFromMinusOneToOne) {
   auto look = [&](int64_t cell) {
     grid.mask = torch::zeros({1, 1, 6}, torch::kBool);
     grid.mask[0][0][cell] = true;
-    return att.forward(torch::randn({1, 1, 8}), torch::randn({1, 6, 8}), torch::zeros({1, 6, 8}),
-                       grid)
+    return att
+        .forward(torch::randn({1, 1, 8}), torch::randn({1, 6, 8}), torch::zeros({1, 6, 8}), grid)
         .context;
   };
   // Cells 0 and 2 lie in one row, 4/3 apart in x: the contexts differ by w_o · w_v · (.., 4/3, 0).
@@ -677,19 +677,33 @@ TEST(AttentionXyValues, CellCoordinatesAreTheCentresFromMinusOneToOne) {
   const auto& params = att.named_parameters();
   auto want_diff =
       torch::matmul(params["w_o.weight"], torch::matmul(params["w_v.weight"], dv)).detach();
-  EXPECT_TRUE(torch::allclose(diff.reshape({8}), want_diff, 1e-5, 1e-5))
-      << diff << "\n" << want_diff;
+  EXPECT_TRUE(torch::allclose(diff.reshape({8}), want_diff, 1e-5, 1e-5)) << diff << "\n"
+                                                                         << want_diff;
 }
 
 // --- the spec language ---
 
 TEST(AttentionSpec, ParsesAndPrintsEveryForm) {
-  for (const std::string s :
-       {"additive", "additive+gate", "dot", "general", "concat", "scaled-dot", "multihead:8",
-        "self:4", "causal:2", "cross:8", "general+local:2", "additive+local:1.5+gate",
-        "dot+local-m:3", "causal:4+local-m:2", "cross:4+pos-values", "multihead:2+sink",
-        "cross:4+pos-values+sink", "cross:2+local:1+sink", "cross:4+xy-values",
-        "cross:4+pos-values+xy-values+sink"}) {
+  for (const std::string s : {"additive",
+                              "additive+gate",
+                              "dot",
+                              "general",
+                              "concat",
+                              "scaled-dot",
+                              "multihead:8",
+                              "self:4",
+                              "causal:2",
+                              "cross:8",
+                              "general+local:2",
+                              "additive+local:1.5+gate",
+                              "dot+local-m:3",
+                              "causal:4+local-m:2",
+                              "cross:4+pos-values",
+                              "multihead:2+sink",
+                              "cross:4+pos-values+sink",
+                              "cross:2+local:1+sink",
+                              "cross:4+xy-values",
+                              "cross:4+pos-values+xy-values+sink"}) {
     auto spec = parse_attention_spec(s);
     ASSERT_TRUE(spec.ok()) << s << ": " << spec.error().message;
     EXPECT_EQ(spec.value().to_string(), s);

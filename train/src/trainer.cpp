@@ -376,21 +376,35 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
       rows = cache_rows(*o.features, "given for evaluation", ds, n);
     }
     std::vector<size_t> pending_rows;
-    auto flush = [&] {
-      if (imgs.empty())
-        return;
+    // Batches wait until there is one for each worker; the workers generate them at once, and
+    // their predictions are scored in batch order, so the figures do not depend on `workers`.
+    struct Batch {
+      std::vector<cv::Mat> imgs;
+      std::vector<std::vector<int64_t>> prefixes;
+      std::vector<Pending> pending;
+      std::vector<size_t> rows;
       std::vector<fusion::Prediction> preds;
-      if (cached) {
-        fusion::EncodedImages encoded;
-        encoded.features = o.features->gather(pending_rows);
-        encoded.grid_h = o.features->info().grid_h;
-        encoded.grid_w = o.features->info().grid_w;
-        preds = model.generate(encoded, prefixes, g).take();
-      } else {
-        preds = model.generate(imgs, prefixes, g).take();
-      }
+    };
+    std::vector<Batch> waiting;
+    const int workers = std::max(1, o.workers);
+    auto generate_waiting = [&] {
+      core::run_parallel(static_cast<int>(waiting.size()), [&](int w) {
+        Batch& b = waiting[static_cast<size_t>(w)];
+        if (cached) {
+          fusion::EncodedImages encoded;
+          encoded.features = o.features->gather(b.rows);
+          encoded.grid_h = o.features->info().grid_h;
+          encoded.grid_w = o.features->info().grid_w;
+          b.preds = model.generate(encoded, b.prefixes, g).take();
+        } else {
+          b.preds = model.generate(b.imgs, b.prefixes, g).take();
+        }
+      });
+    };
+    auto score = [&](const Batch& b) {
+      const auto& preds = b.preds;
       for (size_t k = 0; k < preds.size(); ++k) {
-        const auto& p = pending[k];
+        const auto& p = b.pending[k];
         if (o.attention) {
           const auto& entry = ds.images[p.image];
           const cv::Size size = sizes[p.image];
@@ -436,10 +450,26 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
           ++r.questions;
         }
       }
+    };
+    auto run_waiting = [&] {
+      if (waiting.empty())
+        return;
+      generate_waiting();
+      for (const auto& b : waiting)
+        score(b);
+      waiting.clear();
+    };
+    auto flush = [&] {
+      if (imgs.empty())
+        return;
+      waiting.push_back(Batch{
+          std::move(imgs), std::move(prefixes), std::move(pending), std::move(pending_rows), {}});
       imgs.clear();
       prefixes.clear();
       pending.clear();
       pending_rows.clear();
+      if (static_cast<int>(waiting.size()) >= workers)
+        run_waiting();
     };
     for (size_t i = 0; i < n; ++i) {
       const auto& img = ds.images[i];
@@ -472,6 +502,7 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
       ++r.images;
     }
     flush();
+    run_waiting();
     if (!cands.empty()) {
       const auto s = text::score_captions(cands, refs);
       for (size_t b = 0; b < 4; ++b)
@@ -1108,6 +1139,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       EvalOptions eo;
       eo.max_images = o.eval_images;
       eo.features = dev_cache;
+      eo.workers = shards;
       const EvalReport ev = evaluate(*model, dev_set, eo).take();
       log << json{{"epoch", epoch + 1},        {"dev_bleu", ev.bleu},
                   {"dev_rouge_l", ev.rouge_l}, {"dev_bleu4", ev.bleu4()},

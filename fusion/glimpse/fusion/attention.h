@@ -72,9 +72,9 @@ struct AttentionSpec {
   bool operator==(const AttentionSpec& o) const;
 };
 
-// Parses "score[:heads][+scope[:D]][+gate][+pos-values][+xy-values][+sink]", e.g. "additive", "additive+gate",
-// "general+local:2", "multihead:8", "causal:4+local-m:3", "cross:8", "cross:4+pos-values".
-// Unknown names get an error listing the valid ones.
+// Parses "score[:heads][+scope[:D]][+gate][+pos-values][+xy-values][+sink]", e.g. "additive",
+// "additive+gate", "general+local:2", "multihead:8", "causal:4+local-m:3", "cross:8",
+// "cross:4+pos-values". Unknown names get an error listing the valid ones.
 Result<AttentionSpec> parse_attention_spec(const std::string& text);
 
 // Every score name the parser knows, and every scope, for help texts.

@@ -206,6 +206,9 @@ struct EvalOptions {
   int max_images = 0;      // 0 = all
   bool attention = false;  // also measure attention correctness
   int batch_size = 32;     // sequences generated together
+  // Batches generated at once, each on a thread of its own with one LibTorch thread; the
+  // figures are the same for any count.
+  int workers = 1;
   int beam = 1;
   int max_len = 20;
   double length_penalty = text::SearchOptions{}.length_penalty;  // score = Σ log p / length^this
