@@ -249,36 +249,48 @@ TEST(ShapesWorld, AnswersAreTrueOfTheScene) {
         << to_string(static_cast<QuestionFamily>(f));
 }
 
+// The question families of scenes 0..299 of `world`, each question asked once per scene; with
+// `same_as`, each scene's image and captions must be those of that world's.
+struct Shares {
+  std::map<QuestionFamily, int> count;
+  int total = 0;
+  double of(QuestionFamily f) const {
+    auto it = count.find(f);
+    return it == count.end() ? 0.0 : double(it->second) / total;
+  }
+};
+
+Shares shares_of(const ShapesWorld& world, const ShapesWorld* same_as = nullptr) {
+  Shares s;
+  for (uint64_t i = 0; i < 300; ++i) {
+    const Scene b = world.scene(i);
+    if (same_as) {
+      const Scene a = same_as->scene(i);
+      EXPECT_EQ(cv::norm(a.image, b.image, cv::NORM_INF), 0.0) << "scene " << i;
+      EXPECT_EQ(a.captions.size(), b.captions.size());
+      for (size_t c = 0; c < std::min(a.captions.size(), b.captions.size()); ++c)
+        EXPECT_EQ(a.captions[c].text, b.captions[c].text);
+    }
+    std::set<std::string> distinct;
+    for (const auto& q : b.questions) {
+      EXPECT_TRUE(distinct.insert(q.question).second) << "asked twice: " << q.question;
+      ++s.count[q.family];
+    }
+    s.total += static_cast<int>(b.questions.size());
+  }
+  return s;
+}
+
 TEST(ShapesWorld, BalancedFamiliesChangeOnlyTheQuestionsAndEvenTheirShares) {
   WorldOptions plain_options, balanced_options;
   plain_options.questions_per_scene = balanced_options.questions_per_scene = 12;
   balanced_options.balanced_families = true;
   const ShapesWorld plain(plain_options), balanced(balanced_options);
-  std::map<QuestionFamily, int> before, after;
-  int total_before = 0, total_after = 0;
-  for (uint64_t i = 0; i < 300; ++i) {
-    const Scene a = plain.scene(i), b = balanced.scene(i);
-    ASSERT_EQ(cv::norm(a.image, b.image, cv::NORM_INF), 0.0) << "scene " << i;
-    ASSERT_EQ(a.captions.size(), b.captions.size());
-    for (size_t c = 0; c < a.captions.size(); ++c)
-      EXPECT_EQ(a.captions[c].text, b.captions[c].text);
-    std::set<std::string> distinct;
-    for (const auto& q : b.questions) {
-      EXPECT_TRUE(distinct.insert(q.question).second) << "asked twice: " << q.question;
-      ++after[q.family];
-    }
-    for (const auto& q : a.questions)
-      ++before[q.family];
-    total_before += static_cast<int>(a.questions.size());
-    total_after += static_cast<int>(b.questions.size());
-  }
-  const auto share = [](std::map<QuestionFamily, int>& m, QuestionFamily f, int total) {
-    return double(m[f]) / total;
-  };
-  EXPECT_LT(share(before, QuestionFamily::kRelation, total_before), 0.095);
-  EXPECT_GT(share(after, QuestionFamily::kRelation, total_after), 0.10);
-  EXPECT_LT(share(before, QuestionFamily::kWhatLeft, total_before), 0.04);
-  EXPECT_GT(share(after, QuestionFamily::kWhatLeft, total_after), 0.045);
+  const Shares before = shares_of(plain), after = shares_of(balanced, &plain);
+  EXPECT_LT(before.of(QuestionFamily::kRelation), 0.095);
+  EXPECT_GT(after.of(QuestionFamily::kRelation), 0.10);
+  EXPECT_LT(before.of(QuestionFamily::kWhatLeft), 0.04);
+  EXPECT_GT(after.of(QuestionFamily::kWhatLeft), 0.045);
 }
 
 // Family weights share out the rotation's turns: relations three times, counts twice, colour
@@ -289,33 +301,11 @@ TEST(ShapesWorld, FamilyWeightsShareOutTheTurnsOfTheRotation) {
   even_options.balanced_families = weighted_options.balanced_families = true;
   weighted_options.family_weights = {0, 1, 1, 2, 1, 3, 1};
   const ShapesWorld even(even_options), weighted(weighted_options);
-  std::map<QuestionFamily, int> before, after;
-  int total_before = 0, total_after = 0;
-  for (uint64_t i = 0; i < 300; ++i) {
-    const Scene a = even.scene(i), b = weighted.scene(i);
-    ASSERT_EQ(cv::norm(a.image, b.image, cv::NORM_INF), 0.0) << "scene " << i;
-    ASSERT_EQ(a.captions.size(), b.captions.size());
-    for (size_t c = 0; c < a.captions.size(); ++c)
-      EXPECT_EQ(a.captions[c].text, b.captions[c].text);
-    std::set<std::string> distinct;
-    for (const auto& q : b.questions) {
-      EXPECT_TRUE(distinct.insert(q.question).second) << "asked twice: " << q.question;
-      ++after[q.family];
-    }
-    for (const auto& q : a.questions)
-      ++before[q.family];
-    total_before += static_cast<int>(a.questions.size());
-    total_after += static_cast<int>(b.questions.size());
-  }
-  EXPECT_GT(before[QuestionFamily::kColour], 300);
-  EXPECT_EQ(after[QuestionFamily::kColour], 0);
-  const auto share = [](std::map<QuestionFamily, int>& m, QuestionFamily f, int total) {
-    return double(m[f]) / total;
-  };
-  EXPECT_GT(share(after, QuestionFamily::kRelation, total_after),
-            1.6 * share(before, QuestionFamily::kRelation, total_before));
-  EXPECT_GT(share(after, QuestionFamily::kCount, total_after),
-            1.2 * share(before, QuestionFamily::kCount, total_before));
+  const Shares before = shares_of(even), after = shares_of(weighted, &even);
+  EXPECT_GT(before.count.at(QuestionFamily::kColour), 300);
+  EXPECT_EQ(after.count.count(QuestionFamily::kColour), 0u);
+  EXPECT_GT(after.of(QuestionFamily::kRelation), 1.6 * before.of(QuestionFamily::kRelation));
+  EXPECT_GT(after.of(QuestionFamily::kCount), 1.2 * before.of(QuestionFamily::kCount));
 }
 
 TEST(ShapesWorld, FamilyWeightsOutOfRangeOrAllZeroAreRefused) {
