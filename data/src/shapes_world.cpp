@@ -47,7 +47,7 @@ const char* to_string(QuestionFamily f) {
 
 Result<QuestionFamily> parse_question_family(const std::string& name) {
   std::string valid;
-  for (int f = 0; f < 7; ++f) {
+  for (int f = 0; f < kQuestionFamilies; ++f) {
     const auto family = static_cast<QuestionFamily>(f);
     if (name == to_string(family))
       return family;
@@ -454,7 +454,7 @@ ShapesWorld::ShapesWorld(WorldOptions options) : options_(std::move(options)) {
     throw Error(ErrorCode::kInvalidArgument,
                 "the compositional split cannot hold out every colour-shape pair");
   int turns = 0;
-  for (int f = 0; f < 7; ++f) {
+  for (int f = 0; f < kQuestionFamilies; ++f) {
     const int w = o.family_weights[static_cast<size_t>(f)];
     if (w < 0 || w > 10)
       throw Error(ErrorCode::kInvalidArgument, std::string("the weight of question family '") +
@@ -514,7 +514,7 @@ Scene ShapesWorld::scene(uint64_t index, Split split) const {
   if (o.balanced_families) {
     // One round of the rotation: each family as many turns as its weight, in family order.
     std::vector<QuestionFamily> round;
-    for (int f = 0; f < 7; ++f)
+    for (int f = 0; f < kQuestionFamilies; ++f)
       for (int k = 0; k < o.family_weights[static_cast<size_t>(f)]; ++k)
         round.push_back(static_cast<QuestionFamily>(f));
     const int turns = static_cast<int>(round.size());
@@ -533,8 +533,9 @@ Scene ShapesWorld::scene(uint64_t index, Split split) const {
   }
   for (int tries = 0; static_cast<int>(s.questions.size()) < o.questions_per_scene && tries < 60;
        ++tries) {
-    const auto f = static_cast<QuestionFamily>(tries < 7 ? (static_cast<int>(index) + tries) % 7
-                                                         : rng.below(7));
+    const auto f = static_cast<QuestionFamily>(
+        tries < kQuestionFamilies ? (static_cast<int>(index) + tries) % kQuestionFamilies
+                                  : rng.below(kQuestionFamilies));
     add(make_question(f, s.objects, rng));
   }
   return s;

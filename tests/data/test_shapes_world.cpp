@@ -244,7 +244,7 @@ TEST(ShapesWorld, AnswersAreTrueOfTheScene) {
       }
     }
   }
-  for (int f = 0; f < 7; ++f)
+  for (int f = 0; f < kQuestionFamilies; ++f)
     EXPECT_GT(families[static_cast<QuestionFamily>(f)], 20)
         << to_string(static_cast<QuestionFamily>(f));
 }

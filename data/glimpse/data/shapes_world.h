@@ -49,6 +49,7 @@ struct Caption {
 };
 
 enum class QuestionFamily { kColour, kShape, kSize, kCount, kExist, kRelation, kWhatLeft };
+constexpr int kQuestionFamilies = 7;
 const char* to_string(QuestionFamily family);
 // "colour", ..., "what-left" back to the family; an unknown name gets an error listing them.
 Result<QuestionFamily> parse_question_family(const std::string& name);
@@ -100,7 +101,7 @@ struct WorldOptions {
   // QuestionFamily order (colour, shape, size, count, exist, relation, what-left); 0 = never
   // asked. All 1 is the equal share; {1,1,1,2,1,3,2} asks counts and what-left twice and
   // relations three times as often as each other family, where the scene allows.
-  std::array<int, 7> family_weights{1, 1, 1, 1, 1, 1, 1};
+  std::array<int, kQuestionFamilies> family_weights{1, 1, 1, 1, 1, 1, 1};
   // Compositional split (as CLEVR-CoGenT): colour-shape pairs never drawn in training scenes;
   // dev and test scenes may contain them. Empty = the plain split.
   std::set<std::pair<Colour, Shape>> held_out;
