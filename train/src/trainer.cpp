@@ -355,15 +355,12 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
     std::vector<std::string> cands;
     std::vector<std::vector<std::string>> refs;
     double vqa = 0;
-    std::vector<cv::Mat> imgs;
     std::vector<cv::Size> sizes(n);
     const auto& pre = model.config().image;
-    std::vector<std::vector<int64_t>> prefixes;
     struct Pending {
       bool caption;
       size_t image, question;
     };
-    std::vector<Pending> pending;
     const bool cached = o.features != nullptr;
     std::vector<size_t> rows;
     if (cached) {
@@ -375,7 +372,6 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
                         std::to_string(model.net().encoder->channels()));
       rows = cache_rows(*o.features, "given for evaluation", ds, n);
     }
-    std::vector<size_t> pending_rows;
     // Batches wait until there is one for each worker; the workers generate them at once, and
     // their predictions are scored in batch order, so the figures do not depend on `workers`.
     struct Batch {
@@ -385,6 +381,7 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
       std::vector<size_t> rows;
       std::vector<fusion::Prediction> preds;
     };
+    Batch current;  // being filled
     std::vector<Batch> waiting;
     const int workers = std::max(1, o.workers);
     auto generate_waiting = [&] {
@@ -460,14 +457,10 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
       waiting.clear();
     };
     auto flush = [&] {
-      if (imgs.empty())
+      if (current.imgs.empty())
         return;
-      waiting.push_back(Batch{
-          std::move(imgs), std::move(prefixes), std::move(pending), std::move(pending_rows), {}});
-      imgs.clear();
-      prefixes.clear();
-      pending.clear();
-      pending_rows.clear();
+      waiting.push_back(std::move(current));
+      current = Batch{};
       if (static_cast<int>(waiting.size()) >= workers)
         run_waiting();
     };
@@ -483,21 +476,21 @@ Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Datas
         rgb = vision::resize_for_model(full, pre);
       }
       if (!img.captions.empty()) {
-        pending_rows.push_back(cached ? rows[i] : 0);
-        imgs.push_back(rgb);
-        prefixes.push_back(model.caption_prefix());
-        pending.push_back({true, i, 0});
+        current.rows.push_back(cached ? rows[i] : 0);
+        current.imgs.push_back(rgb);
+        current.prefixes.push_back(model.caption_prefix());
+        current.pending.push_back({true, i, 0});
       }
       for (size_t q = 0; q < img.questions.size(); ++q) {
         auto prefix = model.question_prefix(img.questions[q].question, 64);
         if (!prefix)
           continue;
-        pending_rows.push_back(cached ? rows[i] : 0);
-        imgs.push_back(rgb);
-        prefixes.push_back(prefix.value());
-        pending.push_back({false, i, q});
+        current.rows.push_back(cached ? rows[i] : 0);
+        current.imgs.push_back(rgb);
+        current.prefixes.push_back(prefix.value());
+        current.pending.push_back({false, i, q});
       }
-      if (static_cast<int>(imgs.size()) >= o.batch_size)
+      if (static_cast<int>(current.imgs.size()) >= o.batch_size)
         flush();
       ++r.images;
     }
