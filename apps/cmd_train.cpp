@@ -153,7 +153,13 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
       ->check(CLI::Range(8, 16384));
   cmd->add_option("--dropout", mo.lstm.dropout, "Dropout")->check(CLI::Range(0.0, 0.9));
   cmd->add_option("--tasks", o->tasks, "What to train on: caption, vqa or caption,vqa")
-      ->check(CLI::IsMember({"caption", "vqa", "caption,vqa", "vqa,caption"}));
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            if (v == "caption" || v == "vqa" || v == "caption,vqa" || v == "vqa,caption")
+              return "";
+            return "'" + v + "' is not a task list: give caption, vqa or caption,vqa";
+          },
+          "caption|vqa|caption,vqa", "tasks"));
   cmd->add_option("--epochs", to.epochs, "Passes over the training split")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--batch-size", to.batch_size,

@@ -81,7 +81,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   std::string tmp = path + ".tmp" + std::to_string(rd() % 1000000);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0)
-    throw Error(ErrorCode::kIo, "cannot create '" + tmp + "': " + errno_text());
+    throw Error(ErrorCode::kIo, "cannot write '" + path + "': " + errno_text());
   const char* p = bytes.data();
   std::size_t left = bytes.size();
   while (left > 0) {
@@ -92,7 +92,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
       std::string msg = errno_text();
       ::close(fd);
       ::unlink(tmp.c_str());
-      throw Error(ErrorCode::kIo, "cannot write '" + tmp + "': " + msg);
+      throw Error(ErrorCode::kIo, "cannot write '" + path + "': " + msg);
     }
     p += n;
     left -= static_cast<std::size_t>(n);
@@ -100,12 +100,13 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     std::string msg = errno_text();
     ::unlink(tmp.c_str());
-    throw Error(ErrorCode::kIo, "cannot flush '" + tmp + "': " + msg);
+    throw Error(ErrorCode::kIo, "cannot write '" + path + "': " + msg);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     std::string msg = errno_text();
     ::unlink(tmp.c_str());
-    throw Error(ErrorCode::kIo, "cannot rename '" + tmp + "' to '" + path + "': " + msg);
+    throw Error(ErrorCode::kIo, "cannot write '" + path + "' (renaming its temporary file '" + tmp +
+                                    "' failed): " + msg);
   }
   int dfd = ::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {

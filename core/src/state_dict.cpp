@@ -14,6 +14,17 @@ std::string shape_str(c10::IntArrayRef s) {
   o << "]";
   return o.str();
 }
+// A weight that is NaN or infinite makes every output NaN: refuse the file, naming the tensor.
+void check_finite(const std::string& name, const torch::Tensor& t) {
+  if (!t.is_floating_point())
+    return;
+  const int64_t bad = (~torch::isfinite(t)).sum().item<int64_t>();
+  if (bad != 0)
+    throw Error(ErrorCode::kCorrupt,
+                "tensor '" + name + "' holds " + std::to_string(bad) + " NaN or infinite value" +
+                    (bad == 1 ? "" : "s") + " (of " + std::to_string(t.numel()) +
+                    "): the file is damaged or was written by a training run that diverged");
+}
 }  // namespace
 
 NamedTensors state_dict(const torch::nn::Module& module, const std::string& prefix) {
@@ -42,6 +53,7 @@ Status load_state_dict(torch::nn::Module& module, const SafetensorsFile& file,
                     "tensor '" + name + "' has shape " + shape_str(it->second.shape) +
                         " in the file but the model needs " + shape_str(target.sizes()));
       values.push_back(file.tensor(name).to(target.scalar_type()));
+      check_finite(name, values.back());
     }
     if (!options.allow_unexpected) {
       for (const auto& [name, entry] : file.entries())

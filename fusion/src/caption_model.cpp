@@ -109,7 +109,7 @@ Result<std::shared_ptr<CaptionModel>> CaptionModel::load(const std::string& path
     strict.allow_unexpected = false;
     if (auto st = core::load_state_dict(*model.value()->net_, file, strict); !st)
       throw Error(ErrorCode::kCorrupt,
-                  "'" + path + "': its tensors do not match its config: " + st.error().message);
+                  "'" + path + "': cannot load its weights: " + st.error().message);
     model.value()->net_->eval();
     return model.value();
   });

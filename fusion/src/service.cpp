@@ -64,6 +64,24 @@ class FeatureCache {
 
 }  // namespace
 
+ServiceResult to_service_result(const Prediction& p) {
+  ServiceResult s;
+  s.text = p.text;
+  s.words = p.words;
+  s.log_probs = p.log_probs;
+  s.finished = p.finished;
+  const auto a = p.attention.to(torch::kFloat).contiguous();  // [T, L, H, gh, gw]
+  s.layers = static_cast<int>(a.size(1));
+  s.heads = static_cast<int>(a.size(2));
+  s.grid_h = static_cast<int>(a.size(3));
+  s.grid_w = static_cast<int>(a.size(4));
+  // Only the emitted words' maps (the final <eos> step, if any, is not a word).
+  const int64_t per_word = a.numel() / std::max<int64_t>(1, a.size(0));
+  const int64_t words = std::min<int64_t>(a.size(0), static_cast<int64_t>(p.words.size()));
+  s.attention.assign(a.data_ptr<float>(), a.data_ptr<float>() + words * per_word);
+  return s;
+}
+
 struct Service::Impl {
   std::map<std::string, std::shared_ptr<CaptionModel>> models;
   std::vector<ServiceModelInfo> infos;
@@ -149,9 +167,10 @@ std::vector<Result<ServiceResult>> Service::Impl::run(const std::vector<ServiceR
     const auto& tasks = it->second->config().tasks;
     const std::string task = r.question ? "vqa" : "caption";
     if (std::find(tasks.begin(), tasks.end(), task) == tasks.end()) {
-      out[i] = ErrorInfo{ErrorCode::kUnsupported,
+      out[i] = ErrorInfo{ErrorCode::kInvalidArgument,
                          "model '" + r.model + "' was not trained to " +
-                             (r.question ? "answer questions" : "caption images")};
+                             (r.question ? "answer questions" : "caption images") +
+                             "; pick another model (the 'tasks' of each are in /api/v1/models)"};
       continue;
     }
     if (r.image.empty() || r.image.type() != CV_8UC3) {
@@ -242,22 +261,9 @@ std::vector<Result<ServiceResult>> Service::Impl::run(const std::vector<ServiceR
     for (size_t k = 0; k < ok.size(); ++k) {
       auto& p = preds.value()[k];
       const auto& r = requests[ok[k]];
-      ServiceResult s;
-      s.text = p.text;
-      s.words = p.words;
-      s.log_probs = p.log_probs;
-      s.finished = p.finished;
+      ServiceResult s = to_service_result(p);
       if (r.question)
         s.unknown_words = model.unknown_words(*r.question);
-      const auto a = p.attention.to(torch::kFloat).contiguous();  // [T, L, H, gh, gw]
-      s.layers = static_cast<int>(a.size(1));
-      s.heads = static_cast<int>(a.size(2));
-      s.grid_h = static_cast<int>(a.size(3));
-      s.grid_w = static_cast<int>(a.size(4));
-      // Only the emitted words' maps (the final <eos> step, if any, is not a word).
-      const int64_t per_word = a.numel() / std::max<int64_t>(1, a.size(0));
-      const int64_t words = std::min<int64_t>(a.size(0), static_cast<int64_t>(p.words.size()));
-      s.attention.assign(a.data_ptr<float>(), a.data_ptr<float>() + words * per_word);
       s.cache_hit = source[k] < 0;
       s.encode_ms = s.cache_hit ? 0.0 : encode_ms;
       s.decode_ms = decode_ms;

@@ -57,10 +57,12 @@ TEST(CliScore, VqaAccuracyOverallAndPerAnswerType) {
   auto r = run_glimpse({"score", "--vqa", "--results", d.file("r.json"), "--questions",
                         d.file("q.json"), "--annotations", d.file("a.json")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  // 10: 1.0; 11: "two" -> "2", two humans said 2: (2 x 1/3 + 8 x 2/3) / 10 = 0.6
+  // 10: the ten humans agree, so neither side is normalised (the official vqaEval.py): "Yes."
+  // is not "yes", 0. 11: they disagree, both sides are: "two" -> "2", two humans said 2:
+  // (2 x 1/3 + 8 x 2/3) / 10 = 0.6.
   EXPECT_EQ(r.out,
-            "questions: 2\noverall accuracy: 80.00\n  number: 60.00 (1 questions)\n  yes/no: "
-            "100.00 (1 questions)\n");
+            "questions: 2\noverall accuracy: 30.00\n  number: 60.00 (1 questions)\n  yes/no: "
+            "0.00 (1 questions)\n");
 }
 
 struct BadCase {

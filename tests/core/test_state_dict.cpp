@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace glimpse::core {
 namespace {
 
@@ -45,6 +47,30 @@ TEST(StateDict, MissingTensorIsNamedAndNothingIsLoaded) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().message, "tensor 'fc.bias' is missing from the weights file");
   EXPECT_TRUE(torch::equal(before, b->fc->weight));
+}
+
+TEST(StateDict, NaNOrInfiniteWeightsAreRefusedNamingTheTensor) {
+  Net a, b;
+  auto before = b->fc->weight.clone();
+  NamedTensors bad = state_dict(*a);
+  bad[2].second = bad[2].second.clone();  // bn.weight
+  bad[2].second[1] = std::numeric_limits<float>::quiet_NaN();
+  auto f = SafetensorsFile::parse(serialize_safetensors(bad)).take();
+  Status s = load_state_dict(*b, f);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kCorrupt);
+  EXPECT_EQ(s.error().message,
+            "tensor 'bn.weight' holds 1 NaN or infinite value (of 2): the file is damaged or was "
+            "written by a training run that diverged");
+  EXPECT_TRUE(torch::equal(before, b->fc->weight));
+
+  bad = state_dict(*a);
+  bad[0].second = torch::full({2, 3}, -std::numeric_limits<float>::infinity()).to(torch::kFloat16);
+  s = load_state_dict(*b, SafetensorsFile::parse(serialize_safetensors(bad)).take());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().message.rfind("tensor 'fc.weight' holds 6 NaN or infinite values (of 6)", 0),
+            0u)
+      << s.error().message;
 }
 
 TEST(StateDict, ShapeMismatchNamesBothShapes) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <thread>
 
 #include "glimpse/core/file_util.h"
@@ -193,8 +194,28 @@ TEST_F(BadModelFiles, TensorsThatDoNotMatchTheConfig) {
   std::string cfg = model_->config().to_json();
   cfg.replace(cfg.find("\"hidden_dim\":8"), 14, "\"hidden_dim\":9");
   auto m = load_error(with_config(cfg), ErrorCode::kCorrupt);
-  EXPECT_NE(m.find("its tensors do not match its config"), std::string::npos) << m;
-  EXPECT_NE(m.find("has shape"), std::string::npos) << m;
+  EXPECT_NE(m.find("cannot load its weights: tensor"), std::string::npos) << m;
+  EXPECT_NE(m.find("in the file but the model needs"), std::string::npos) << m;
+}
+
+TEST_F(BadModelFiles, NaNWeightsAreRefusedNamingTheTensor) {
+  auto f = core::SafetensorsFile::parse(good_).take();
+  core::NamedTensors t;
+  std::string poisoned;  // the last floating-point tensor of the file gets NaNs
+  for (const auto& [name, e] : f.entries()) {
+    t.emplace_back(name, f.tensor(name));
+    if (t.back().second.is_floating_point())
+      poisoned = name;
+  }
+  for (auto& [name, tensor] : t)
+    if (name == poisoned)
+      tensor.fill_(std::numeric_limits<float>::quiet_NaN());
+  const std::string path = dir_.file("nan.safetensors");
+  ASSERT_TRUE(core::save_safetensors(path, t, {{"glimpse", model_->config().to_json()}}).ok());
+  auto m = load_error(path, ErrorCode::kCorrupt);
+  EXPECT_NE(m.find("cannot load its weights: tensor '" + poisoned + "' holds"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("NaN or infinite value"), std::string::npos) << m;
 }
 
 TEST_F(BadModelFiles, AContextBlockCountOutOfRange) {

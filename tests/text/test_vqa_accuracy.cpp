@@ -12,13 +12,18 @@ std::vector<std::string> ten(const std::string& a) {
 TEST(VqaNormalize, NumberWordsBecomeDigits) {
   EXPECT_EQ(vqa_normalize_answer("Two"), "2");
   EXPECT_EQ(vqa_normalize_answer("none"), "0");
-  EXPECT_EQ(vqa_accuracy("three", ten("3")), 1.0);
+  // normalised on the prediction's side only when the humans disagree (see below)
+  std::vector<std::string> gts = ten("3");
+  gts[9] = "4";
+  EXPECT_NEAR(vqa_accuracy("three", gts), 1.0, 1e-12);
 }
 
 TEST(VqaNormalize, ArticlesAreDropped) {
   EXPECT_EQ(vqa_normalize_answer("a dog"), "dog");
   EXPECT_EQ(vqa_normalize_answer("The Red Ball"), "red ball");
-  EXPECT_EQ(vqa_accuracy("an apple", ten("apple")), 1.0);
+  std::vector<std::string> gts = ten("apple");
+  gts[9] = "pear";
+  EXPECT_EQ(vqa_accuracy("an apple", gts), 1.0);
 }
 
 TEST(VqaNormalize, ContractionsGetTheirApostrophesBack) {
@@ -57,18 +62,53 @@ TEST(VqaAccuracy, AverageOfTheTenLeaveOneOutSubsets) {
   EXPECT_NEAR(vqa_accuracy("red", gts), 9 * (1.0 / 3) / 10, 1e-12);
 }
 
-TEST(VqaAccuracy, HumanAnswersAreProcessedOnlyWhenTheyDisagree) {
-  // identical human answers are compared as they are: "yes!" never equals the normalised "yes"
+// The expected values below follow the official vqaEval.py by hand: strip every answer; only if
+// the stripped human answers are not all the same, run processPunctuation then
+// processDigitArticle on both sides; then average min(matches among the other nine / 3, 1).
+TEST(VqaAccuracy, IdenticalHumanAnswersNormaliseNeitherSide) {
+  // ten identical answers: the prediction is compared as it is, case and punctuation included
+  EXPECT_EQ(vqa_accuracy("Yes", ten("yes")), 0.0);
+  EXPECT_EQ(vqa_accuracy("yes.", ten("yes")), 0.0);
+  EXPECT_EQ(vqa_accuracy("Hot Dog", ten("hot dog")), 0.0);
+  EXPECT_EQ(vqa_accuracy("2", ten("two")), 0.0);
   EXPECT_EQ(vqa_accuracy("yes", ten("yes!")), 0.0);
-  // disagreeing ones go through punctuation processing: "yes!" -> "yes " (a trailing space),
-  // which still does not equal "yes": the official evaluation's behaviour, kept.
-  std::vector<std::string> gts(9, "yes!");
+  EXPECT_EQ(vqa_accuracy("hot dog", ten("hot dog")), 1.0);
+  // ...but stripped first, both sides: newlines and tabs become spaces, then strip()
+  EXPECT_EQ(vqa_accuracy(" yes\n", ten("yes")), 1.0);
+  EXPECT_EQ(vqa_accuracy("\tyes", ten("yes")), 1.0);
+  EXPECT_EQ(vqa_accuracy("yes\xC2\xA0", ten("yes")), 1.0);  // U+00A0: str.isspace() holds
+  // human answers that differ only in white space are identical after the strip
+  std::vector<std::string> gts = ten("yes");
+  gts[0] = " yes ";
+  EXPECT_EQ(vqa_accuracy("Yes", gts), 0.0);
+  EXPECT_EQ(vqa_accuracy("yes", gts), 1.0);
+}
+
+TEST(VqaAccuracy, DisagreeingHumanAnswersNormaliseBothSides) {
+  // "Yes" -> "yes"; three of the humans said yes: 3 subsets see 2 (2/3), 7 see 3 (1)
+  std::vector<std::string> gts(3, "yes");
+  gts.insert(gts.end(), 7, "no");
+  EXPECT_NEAR(vqa_accuracy("Yes", gts), 0.9, 1e-12);
+  EXPECT_NEAR(vqa_accuracy("yes.", gts), 0.9, 1e-12);
+  // number words become digits on the human side too: "two" counts with the two "2"s
+  gts = {"2", "2", "two"};
+  gts.insert(gts.end(), 7, "3");
+  EXPECT_NEAR(vqa_accuracy("two", gts), 0.9, 1e-12);
+  // articles go on both sides: "a dog" and "dog" are one answer
+  gts = std::vector<std::string>(5, "dog");
+  gts.insert(gts.end(), 5, "a dog");
+  EXPECT_EQ(vqa_accuracy("The dog", gts), 1.0);
+  // "yes!" -> "yes " -> "yes": nine humans agree with the prediction
+  gts = std::vector<std::string>(9, "yes!");
   gts.push_back("no");
-  EXPECT_EQ(vqa_accuracy("yes", gts), 0.0);
+  EXPECT_EQ(vqa_accuracy("yes", gts), 1.0);
   gts = std::vector<std::string>(9, "t-shirt");
   gts.push_back("shirt");
   EXPECT_EQ(vqa_accuracy("t-shirt", gts), 1.0);  // both sides become "t shirt"
   EXPECT_EQ(vqa_process_punctuation("t-shirt"), "t shirt");
+  EXPECT_NEAR(vqa_accuracy("Hot Dog", {"hot dog", "hot dog", "hot dog", "hotdog", "hotdog",
+                                       "hotdog", "hotdog", "hotdog", "hotdog", "hotdog"}),
+              0.9, 1e-12);
 }
 
 }  // namespace

@@ -15,7 +15,7 @@
 #include <csignal>
 #include <thread>
 
-#include "web_fixture.h"
+#include "loopback.h"
 
 namespace glimpse::web {
 namespace {
@@ -26,64 +26,6 @@ using nlohmann::json;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-const std::string kModels = std::string(GLIMPSE_SOURCE_DIR) + "/models/";
-
-// One request on a new connection.
-Response send(unsigned short port, Request req) {
-  net::io_context ioc;
-  boost::beast::tcp_stream stream(ioc);
-  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
-  req.set(http::field::host, "127.0.0.1");
-  http::write(stream, req);
-  boost::beast::flat_buffer buffer;
-  Response res;
-  http::read(stream, buffer, res);
-  boost::beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  return res;
-}
-
-class Loopback : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    service_ =
-        fusion::Service::open({{"shapes", kModels + "shapes.safetensors"}}, {}).take().release();
-  }
-  static void TearDownTestSuite() { delete service_; }
-
-  void start(ServerOptions so = {}, BatcherOptions bo = {}) {
-    options_.default_model = "shapes";
-    options_.examples_dir = kModels + "examples";
-    options_.limits.max_body_bytes = 256 << 10;
-    batcher_ = std::make_unique<Batcher>(*service_, metrics_, bo);
-    app_ = std::make_unique<App>(*service_, *batcher_, metrics_, options_);
-    so.port = 0;
-    server_ = std::make_unique<Server>(*app_, so);
-    ASSERT_TRUE(server_->listen());
-    port_ = server_->port();
-    thread_ = std::thread([this] { server_->run(); });
-  }
-  void TearDown() override {
-    if (server_) {
-      server_->stop();
-      thread_.join();
-    }
-  }
-  static std::string scene(int n) {
-    return read_bytes(kModels + "examples/scene_" + std::to_string(n) + ".png");
-  }
-
-  static fusion::Service* service_;
-  Metrics metrics_;
-  AppOptions options_;
-  std::unique_ptr<Batcher> batcher_;
-  std::unique_ptr<App> app_;
-  std::unique_ptr<Server> server_;
-  std::thread thread_;
-  unsigned short port_ = 0;
-};
-fusion::Service* Loopback::service_ = nullptr;
 
 TEST_F(Loopback, ARealCaptionAndARealAnswer) {
   start();
@@ -243,7 +185,9 @@ TEST_F(Loopback, SigtermLetsTheRequestInFlightFinishThenStops) {
   server_->catch_signals(true);  // takes effect for the next run(): restart the server with it
   server_->stop();
   thread_.join();
-  server_ = std::make_unique<Server>(*app_, ServerOptions{"127.0.0.1", 0});
+  ServerOptions so;
+  so.port = 0;
+  server_ = std::make_unique<Server>(*app_, so);
   server_->catch_signals(true);
   ASSERT_TRUE(server_->listen());
   port_ = server_->port();

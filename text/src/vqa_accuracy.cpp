@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <map>
 #include <set>
 #include <sstream>
@@ -158,18 +159,42 @@ bool digit_comma_digit(const std::string& s) {
   return false;
 }
 
-// Python's str.strip() and the evaluation's newline/tab replacement.
+// The byte length of the white space (as Python's str.isspace() counts it) that starts at
+// s[i], or 0: ASCII \t\n\v\f\r, space and \x1c-\x1f, and the Unicode spaces in UTF-8.
+size_t space_at(const std::string& s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F))
+    return 1;
+  static const char* const kUnicodeSpaces[] = {"\xC2\x85",     "\xC2\xA0",     "\xE1\x9A\x80",
+                                               "\xE2\x80\xA8", "\xE2\x80\xA9", "\xE2\x80\xAF",
+                                               "\xE2\x81\x9F", "\xE3\x80\x80"};
+  for (const char* u : kUnicodeSpaces)
+    if (s.compare(i, std::strlen(u), u) == 0)
+      return std::strlen(u);
+  // U+2000..U+200A
+  if (c == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+      static_cast<unsigned char>(s[i + 2]) <= 0x8A)
+    return 3;
+  return 0;
+}
+
+// The evaluation's newline/tab replacement, then Python's str.strip().
 std::string clean(std::string s) {
   for (auto& c : s)
     if (c == '\n' || c == '\t')
       c = ' ';
-  const auto ws = [](unsigned char c) { return std::isspace(c) != 0; };
-  while (!s.empty() && ws(static_cast<unsigned char>(s.back())))
-    s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && ws(static_cast<unsigned char>(s[i])))
-    ++i;
-  return s.substr(i);
+  size_t begin = 0;
+  while (begin < s.size() && space_at(s, begin) != 0)
+    begin += space_at(s, begin);
+  size_t end = begin;  // one past the last character that is not white space
+  for (size_t i = begin; i < s.size();) {
+    const size_t n = space_at(s, i);
+    if (n == 0)
+      end = ++i;
+    else
+      i += n;
+  }
+  return s.substr(begin, end - begin);
 }
 
 }  // namespace
@@ -229,11 +254,16 @@ std::string vqa_normalize_answer(const std::string& answer) {
 double vqa_accuracy(const std::string& predicted, const std::vector<std::string>& human_answers) {
   if (human_answers.empty())
     return 0.0;
-  const std::string res = vqa_normalize_answer(predicted);
-  std::vector<std::string> gts = human_answers;
-  if (std::set<std::string>(gts.begin(), gts.end()).size() > 1)
+  std::string res = clean(predicted);
+  std::vector<std::string> gts;
+  for (const auto& h : human_answers)
+    gts.push_back(clean(h));
+  // As the official evaluation does: both sides are normalised only when the humans disagree.
+  if (std::set<std::string>(gts.begin(), gts.end()).size() > 1) {
     for (auto& g : gts)
-      g = vqa_process_punctuation(g);
+      g = vqa_normalize_answer(g);
+    res = vqa_normalize_answer(res);
+  }
   double total = 0;
   for (size_t i = 0; i < gts.size(); ++i) {
     int matches = 0;

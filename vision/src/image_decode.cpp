@@ -750,15 +750,24 @@ Result<cv::Mat> decode_image(std::string_view bytes, const ImageLimits& limits) 
 }
 
 Result<cv::Mat> load_image(const std::string& path, const ImageLimits& limits) {
+  const bool from_stdin = path == "-";
+  const std::string file = from_stdin ? "/dev/stdin" : path;
   try {
-    const std::string bytes = core::read_file(path, limits.max_bytes);
+    const std::string bytes = core::read_file(file, limits.max_bytes);
     return decode(bytes, limits);
   } catch (...) {
     ErrorInfo e = error_from_current_exception();
     if (e.code == ErrorCode::kTooLarge && e.message.find("--max") == std::string::npos)
       e.message += "; raise it with --max-image-bytes";
-    if (e.message.find(path) == std::string::npos)
+    if (from_stdin) {
+      for (auto at = e.message.find("'/dev/stdin'"); at != std::string::npos;
+           at = e.message.find("'/dev/stdin'"))
+        e.message.replace(at, 12, "standard input");
+      if (e.message.find("standard input") == std::string::npos)
+        e.message = "standard input: " + e.message;
+    } else if (e.message.find(path) == std::string::npos) {
       e.message = "'" + path + "': " + e.message;
+    }
     return e;
   }
 }
@@ -776,6 +785,34 @@ Result<std::string> encode_png(const cv::Mat& rgb) {
 
 Status save_png(const std::string& path, const cv::Mat& rgb) {
   return catch_as_status([&] { core::write_file_atomic(path, encode_png(rgb).take()); });
+}
+
+Result<std::string> image_format_of(const std::string& path) {
+  const auto dot = path.find_last_of("./");
+  std::string ext = dot == std::string::npos || path[dot] != '.' ? "" : path.substr(dot);
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const char* known : {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+    if (ext == known)
+      return ext;
+  return ErrorInfo{ErrorCode::kInvalidArgument,
+                   "cannot write '" + path +
+                       "': name it .png, .jpg, .jpeg, .bmp, .tif, .tiff or .webp, the formats "
+                       "glimpse writes"};
+}
+
+Status save_image(const std::string& path, const cv::Mat& rgb) {
+  return catch_as_status([&] {
+    const std::string ext = image_format_of(path).take();
+    if (rgb.empty() || rgb.type() != CV_8UC3)
+      throw Error(ErrorCode::kInvalidArgument, "save_image expects a non-empty 8-bit RGB image");
+    cv::Mat bgr;
+    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+    std::vector<uchar> bytes;
+    if (!cv::imencode(ext, bgr, bytes))
+      throw Error(ErrorCode::kInternal, "encoding '" + path + "' as " + ext + " failed");
+    core::write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+  });
 }
 
 }  // namespace glimpse::vision

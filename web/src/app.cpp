@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -13,13 +14,17 @@
 #include <optional>
 #include <tuple>
 
+#include "glimpse/core/error.h"
 #include "glimpse/core/file_util.h"
+#include "glimpse/core/utf8.h"
 #include "glimpse/vision/image_decode.h"
+#include "glimpse/web/json_codec.h"
 #include "glimpse/web/multipart.h"
 
 namespace glimpse::web {
 
 namespace fs = std::filesystem;
+using core::utf8_prefix;
 using nlohmann::json;
 
 namespace {
@@ -113,55 +118,20 @@ std::variant<int, Refusal> int_field(const std::string& name, const std::string&
   }
   if (used == 0 || used != text.size())
     return Refusal{http::status::bad_request,
-                   "'" + name + "' must be a whole number, not '" + text.substr(0, 40) + "'"};
+                   "'" + name + "' must be a whole number, not '" + utf8_prefix(text, 40) + "'"};
   if (v < lo || v > hi)
     return Refusal{http::status::unprocessable_entity,
                    fmt::format("'{}' must be between {} and {}, not {}", name, lo, hi, v)};
   return static_cast<int>(v);
 }
 
-// Attention values with 4 decimals: enough for a heat map, a third of the JSON.
-json rounded(const float* p, int64_t n) {
-  json a = json::array();
-  for (int64_t i = 0; i < n; ++i)
-    a.push_back(std::round(static_cast<double>(p[i]) * 1e4) / 1e4);
-  return a;
-}
-
-json result_json(const fusion::ServiceResult& r) {
-  json words = json::array();
-  for (size_t i = 0; i < r.words.size(); ++i)
-    words.push_back(
-        {{"word", r.words[i]}, {"log_prob", i < r.log_probs.size() ? r.log_probs[i] : 0}});
-  json maps = json::array();
-  const int64_t cells = static_cast<int64_t>(r.grid_h) * r.grid_w;
-  const float* p = r.attention.data();
-  for (size_t w = 0; w < r.words.size(); ++w) {
-    json layers = json::array();
-    for (int l = 0; l < r.layers; ++l) {
-      json heads = json::array();
-      for (int h = 0; h < r.heads; ++h, p += cells)
-        heads.push_back(rounded(p, cells));
-      layers.push_back(std::move(heads));
-    }
-    maps.push_back(std::move(layers));
-  }
-  return {{"text", r.text},
-          {"words", words},
-          {"finished", r.finished},
-          {"attention",
-           {{"grid_h", r.grid_h},
-            {"grid_w", r.grid_w},
-            {"layers", r.layers},
-            {"heads", r.heads},
-            {"maps", maps}}},
-          {"cache_hit", r.cache_hit}};
-}
-
 Response respond(http::status status, const std::string& content_type, std::string body,
                  const std::string& cache_control, unsigned version, bool keep_alive) {
   Response res{status, version};
   res.set(http::field::content_type, content_type);
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("X-Frame-Options", "DENY");
+  res.set("Referrer-Policy", "no-referrer");
   if (!cache_control.empty())
     res.set(http::field::cache_control, cache_control);
   res.keep_alive(keep_alive);
@@ -171,7 +141,7 @@ Response respond(http::status status, const std::string& content_type, std::stri
 }
 
 Response json_response(http::status status, const json& body, unsigned version, bool keep_alive) {
-  return respond(status, "application/json", body.dump(), "no-store", version, keep_alive);
+  return respond(status, "application/json", dump_json(body), "no-store", version, keep_alive);
 }
 
 // The parameters caption and ask take, besides the image.
@@ -196,7 +166,73 @@ std::string content_type_of(const std::string& name) {
   return "";
 }
 
+// The 200 of a caption or an answer, or the refusal the model gave.
+Response inference_response(const Result<fusion::ServiceResult>& result, const json& meta,
+                            Clock::time_point t0, Clock::time_point decoded, unsigned version,
+                            bool keep_alive) {
+  if (!result)
+    return App::error_response(status_of(result.error().code), result.error().message, version,
+                               keep_alive);
+  const auto& s = result.value();
+  json body = meta;
+  body.update(result_json(s));
+  body["cache_hit"] = s.cache_hit;
+  if (meta.contains("question"))
+    body["unknown_words"] = s.unknown_words;
+  const auto now = Clock::now();
+  body["timings_ms"] = {
+      {"decode_image", ms_between(t0, decoded)},
+      {"queue", std::max(0.0, ms_between(decoded, now) - s.encode_ms - s.decode_ms)},
+      {"encode", s.encode_ms},
+      {"decode", s.decode_ms},
+      {"total", ms_between(t0, now)}};
+  return json_response(http::status::ok, body, version, keep_alive);
+}
+
+std::string base64(const unsigned char* bytes, int n) {
+  std::string out(static_cast<size_t>(4 * ((n + 2) / 3)) + 1, '\0');
+  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes, n);
+  out.resize(static_cast<size_t>(len));
+  return out;
+}
+
+// The page's policy: nothing from another origin, its one inline script allowed by its hash.
+std::string make_page_policy() {
+  const std::string& html = page_html();
+  const auto open = html.find("<script>");
+  const auto close = html.find("</script>", open);
+  std::string script_source = "'self'";
+  if (open != std::string::npos && close != std::string::npos) {
+    const std::string script = html.substr(open + 8, close - open - 8);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(script.data(), script.size(), digest, &len, EVP_sha256(), nullptr);
+    script_source = "'sha256-" + base64(digest, static_cast<int>(len)) + "'";
+  }
+  return "default-src 'none'; script-src " + script_source +
+         "; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; connect-src 'self'; "
+         "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+}
+
+// A 32x32 icon: a dark tile with a warm heat spot, the overlays' look.
+std::string make_favicon() {
+  cv::Mat icon(32, 32, CV_8UC3, cv::Scalar(34, 30, 28));
+  cv::circle(icon, {16, 16}, 11, cv::Scalar(230, 120, 40), cv::FILLED, cv::LINE_AA);
+  cv::circle(icon, {16, 16}, 6, cv::Scalar(255, 220, 90), cv::FILLED, cv::LINE_AA);
+  return vision::encode_png(icon).take();
+}
+
 }  // namespace
+
+const std::string& page_content_security_policy() {
+  static const std::string policy = make_page_policy();
+  return policy;
+}
+
+const std::string& favicon_png() {
+  static const std::string png = make_favicon();
+  return png;
+}
 
 std::string sha256_hex(const std::string& bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -224,7 +260,8 @@ std::vector<std::string> App::example_names() const {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(options_.examples_dir, ec)) {
     const auto name = e.path().filename().string();
-    if (e.is_regular_file() && safe_example_name(name) && !content_type_of(name).empty())
+    std::error_code type_ec;  // a dangling or looping link is skipped, not thrown
+    if (e.is_regular_file(type_ec) && safe_example_name(name) && !content_type_of(name).empty())
       names.push_back(name);
   }
   std::sort(names.begin(), names.end());
@@ -232,6 +269,29 @@ std::vector<std::string> App::example_names() const {
 }
 
 void App::handle_request(Request req, std::function<void(Response)> done) {
+  // Exactly one answer whatever happens below: an exception becomes a 500 and the server goes on.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  auto reply = [answered, done = std::move(done)](Response res) {
+    if (!answered->exchange(true))
+      done(std::move(res));
+  };
+  const unsigned version = req.version();
+  try {
+    route(std::move(req), reply);
+  } catch (...) {
+    reply(internal_error(version));
+  }
+}
+
+Response App::internal_error(unsigned version) {
+  const auto e = error_from_current_exception();
+  return error_response(http::status::internal_server_error,
+                        "internal error: " + utf8_prefix(e.message, 300) +
+                            "; the server goes on serving, please report this request",
+                        version, false);
+}
+
+void App::route(Request req, std::function<void(Response)> done) {
   const auto t0 = Clock::now();
   const std::string target(req.target());
   const auto qpos = target.find('?');
@@ -243,6 +303,7 @@ void App::handle_request(Request req, std::function<void(Response)> done) {
   // The route label for metrics: known routes by name, the rest together.
   static const std::map<std::string, std::vector<http::verb>> kRoutes = {
       {"/", {http::verb::get, http::verb::head}},
+      {"/favicon.ico", {http::verb::get, http::verb::head}},
       {"/healthz", {http::verb::get, http::verb::head}},
       {"/metrics", {http::verb::get}},
       {"/api/v1/models", {http::verb::get}},
@@ -265,15 +326,15 @@ void App::handle_request(Request req, std::function<void(Response)> done) {
 
   if (is_example) {
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
-      auto res = error_response(http::status::method_not_allowed, "use GET for " + path, version,
-                                keep_alive);
+      auto res = error_response(http::status::method_not_allowed,
+                                "use GET for " + utf8_prefix(path, 200), version, keep_alive);
       res.set(http::field::allow, "GET, HEAD");
       return finish(std::move(res));
     }
     const std::string name = path.substr(10);
     const auto names = example_names();
     if (!safe_example_name(name) || std::find(names.begin(), names.end(), name) == names.end())
-      return refuse(http::status::not_found, "no example named '" + name.substr(0, 100) + "'");
+      return refuse(http::status::not_found, "no example named '" + utf8_prefix(name, 100) + "'");
     return finish(respond(http::status::ok, content_type_of(name),
                           core::read_file((fs::path(options_.examples_dir) / name).string()),
                           "max-age=3600", version, keep_alive));
@@ -281,24 +342,32 @@ void App::handle_request(Request req, std::function<void(Response)> done) {
 
   auto it = kRoutes.find(path);
   if (it == kRoutes.end())
-    return refuse(
-        http::status::not_found,
-        "no route " + path.substr(0, 200) + "; the API is under /api/v1/ (models, caption, ask)");
+    return refuse(http::status::not_found,
+                  "no route " + utf8_prefix(path, 200) +
+                      "; the API is under /api/v1/ (models, caption, ask)");
   if (std::find(it->second.begin(), it->second.end(), req.method()) == it->second.end()) {
     std::string allow;
     for (auto v : it->second)
       allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(v));
     auto res = error_response(
         http::status::method_not_allowed,
-        "use " + allow + " for " + path + ", not " + std::string(req.method_string()).substr(0, 20),
+        "use " + allow + " for " + path + ", not " +
+            utf8_prefix(std::string_view(req.method_string().data(), req.method_string().size()),
+                        20),
         version, keep_alive);
     res.set(http::field::allow, allow);
     return finish(std::move(res));
   }
 
-  if (path == "/")
-    return finish(respond(http::status::ok, "text/html; charset=utf-8", page_html(), "no-cache",
-                          version, keep_alive));
+  if (path == "/") {
+    auto res = respond(http::status::ok, "text/html; charset=utf-8", page_html(), "no-cache",
+                       version, keep_alive);
+    res.set("Content-Security-Policy", page_content_security_policy());
+    return finish(std::move(res));
+  }
+  if (path == "/favicon.ico")
+    return finish(respond(http::status::ok, "image/png", favicon_png(), "max-age=86400", version,
+                          keep_alive));
   if (path == "/healthz")
     return finish(json_response(http::status::ok,
                                 {{"status", "ok"}, {"models", service_.models().size()}}, version,
@@ -387,7 +456,7 @@ void App::infer(Request req, const std::string& query_string, bool ask,
         fields[name] = std::move(part.data);
       else
         return refuse(http::status::unprocessable_entity,
-                      "unknown field '" + name.substr(0, 40) +
+                      "unknown field '" + utf8_prefix(name, 40) +
                           "'; the fields are image, question, beam, max_len and model");
     }
     if (image_bytes.empty())
@@ -401,19 +470,19 @@ void App::infer(Request req, const std::string& query_string, bool ask,
     return refuse(http::status::unsupported_media_type,
                   "send the image as multipart/form-data (field 'image') or as an image/* body, "
                   "not '" +
-                      content_type.substr(0, 60) + "'");
+                      utf8_prefix(raw_type, 60) + "'");
   }
   for (const auto& [name, value] : *query)
     if (!is_field(name))
       return refuse(http::status::unprocessable_entity,
-                    "unknown parameter '" + name.substr(0, 40) +
+                    "unknown parameter '" + utf8_prefix(name, 40) +
                         "'; the parameters are question, beam, max_len and model");
 
   fusion::ServiceRequest r;
   r.model = fields.count("model") != 0 ? fields["model"] : options_.default_model;
   if (!service_.has_model(r.model))
-    return refuse(http::status::not_found,
-                  "no model named '" + r.model.substr(0, 100) + "'; GET /api/v1/models lists them");
+    return refuse(http::status::not_found, "no model named '" + utf8_prefix(r.model, 100) +
+                                               "'; GET /api/v1/models lists them");
   r.beam = 1;
   r.max_len = 20;
   for (auto [name, most, into] :
@@ -430,6 +499,10 @@ void App::infer(Request req, const std::string& query_string, bool ask,
         fields["question"].find_first_not_of(" \t\r\n") == std::string::npos)
       return refuse(http::status::unprocessable_entity, "ask needs a 'question'");
     const auto& q = fields["question"];
+    if (!core::is_valid_utf8(q))
+      return refuse(http::status::unprocessable_entity,
+                    "the question is not valid UTF-8 text ('" + utf8_prefix(q, 60) +
+                        "'); send it as UTF-8, %-escaped in a query string");
     if (static_cast<int>(q.size()) > L.max_question_chars)
       return refuse(http::status::unprocessable_entity,
                     fmt::format("the question is {} characters, over the limit of {}", q.size(),
@@ -463,24 +536,11 @@ void App::infer(Request req, const std::string& query_string, bool ask,
   job.request = std::move(r);
   job.done = [shared_finish, meta, t0, decoded, version,
               keep_alive](Result<fusion::ServiceResult> result) mutable {
-    if (!result) {
-      (*shared_finish)(error_response(status_of(result.error().code), result.error().message,
-                                      version, keep_alive));
-      return;
+    try {
+      (*shared_finish)(inference_response(result, meta, t0, decoded, version, keep_alive));
+    } catch (...) {
+      (*shared_finish)(internal_error(version));
     }
-    const auto& s = result.value();
-    json body = meta;
-    body.update(result_json(s));
-    if (meta.contains("question"))
-      body["unknown_words"] = s.unknown_words;
-    const auto now = Clock::now();
-    body["timings_ms"] = {
-        {"decode_image", ms_between(t0, decoded)},
-        {"queue", std::max(0.0, ms_between(decoded, now) - s.encode_ms - s.decode_ms)},
-        {"encode", s.encode_ms},
-        {"decode", s.decode_ms},
-        {"total", ms_between(t0, now)}};
-    (*shared_finish)(json_response(http::status::ok, body, version, keep_alive));
   };
   if (!batcher_.submit(std::move(job))) {
     auto res = error_response(http::status::service_unavailable,

@@ -1,6 +1,7 @@
 #include "glimpse/web/batcher.h"
 
 #include <chrono>
+#include <cstdio>
 
 namespace glimpse::web {
 
@@ -60,9 +61,32 @@ void Batcher::work() {
     for (auto& j : batch)
       requests.push_back(std::move(j.request));
     metrics_.record_batch(batch.size());
-    auto results = service_.run(requests);
+    auto results = run_batch(requests);
     for (size_t i = 0; i < batch.size(); ++i)
-      batch[i].done(std::move(results[i]));
+      deliver(batch[i], std::move(results[i]));
+  }
+}
+
+std::vector<Result<fusion::ServiceResult>> Batcher::run_batch(
+    const std::vector<fusion::ServiceRequest>& requests) {
+  try {
+    return service_.run(requests);
+  } catch (...) {
+    const auto e = error_from_current_exception();
+    return std::vector<Result<fusion::ServiceResult>>(
+        requests.size(),
+        ErrorInfo{ErrorCode::kInternal, "internal error while running the model: " + e.message});
+  }
+}
+
+void Batcher::deliver(Job& job, Result<fusion::ServiceResult> result) {
+  try {
+    job.done(std::move(result));
+  } catch (const std::exception& e) {
+    // The worker must outlive a broken callback; the request it served is the callback's to answer.
+    std::fprintf(stderr, "glimpse: an inference callback threw: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "glimpse: an inference callback threw\n");
   }
 }
 

@@ -20,7 +20,8 @@ struct LoadStateOptions {
 
 // Copies every parameter and buffer of `module` from `file` (converting the dtype, e.g. fp16
 // storage into fp32 parameters). A missing tensor or a shape mismatch is an error naming the
-// tensor, both shapes and the file; nothing is half-loaded: the module is untouched on error.
+// tensor, both shapes and the file; so is a floating-point tensor holding a NaN or an infinity.
+// Nothing is half-loaded: the module is untouched on error.
 Status load_state_dict(torch::nn::Module& module, const SafetensorsFile& file,
                        const LoadStateOptions& options = {});
 

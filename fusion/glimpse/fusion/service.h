@@ -64,6 +64,11 @@ struct CacheStats {
   std::uint64_t hits = 0, misses = 0, entries = 0, bytes = 0;
 };
 
+struct Prediction;  // caption_model.h
+
+// A prediction in the Torch-free form above: words, log-probs and the emitted words' maps.
+ServiceResult to_service_result(const Prediction& p);
+
 class Service {
  public:
   // Loads each (name, path); a model that cannot be loaded is an error naming it.

@@ -1,7 +1,10 @@
-// VQA accuracy as the official VQA evaluation (vqaEval.py) computes it:
-//   - the predicted answer: newlines and tabs to spaces, stripped, punctuation processed,
-//     lower-cased, number words to digits, articles dropped, contractions restored;
-//   - the ten human answers: punctuation processed only when they are not all identical;
+// VQA accuracy as the official VQA evaluation (vqaEval.py, its current revision, as LAVIS
+// copies it) computes it:
+//   - every answer, predicted and human: newlines and tabs to spaces, then Python's strip();
+//   - only when the ten human answers are not all identical, both sides are normalised:
+//     punctuation processed, lower-cased, number words to digits, articles dropped,
+//     contractions restored. When they are identical, nothing is: "Yes" or "yes." against ten
+//     "yes" scores 0;
 //   - accuracy = mean over the ten leave-one-out subsets of min(#matches / 3, 1).
 // Punctuation processing keeps the official quirks: a punctuation mark is deleted when the
 // original text has it next to a space or has a digit,digit comma anywhere, otherwise it

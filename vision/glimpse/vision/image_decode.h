@@ -42,13 +42,19 @@ Result<ImageHeader> probe_image(std::string_view bytes);
 // truncated, non-image and lying-header inputs, and inputs over `limits`.
 Result<cv::Mat> decode_image(std::string_view bytes, const ImageLimits& limits = {});
 
-// Reads the file (refusing it before reading when it is over limits.max_bytes) and decodes it.
-// Messages name the path.
+// Reads the file (refusing it before reading when it is over limits.max_bytes) and decodes it;
+// "-" reads standard input. Messages name the path.
 Result<cv::Mat> load_image(const std::string& path, const ImageLimits& limits = {});
 
 // PNG bytes of an 8-bit RGB image, and the same written to a file (atomically). Errors name
 // the path and say why.
 Result<std::string> encode_png(const cv::Mat& rgb);
 Status save_png(const std::string& path, const cv::Mat& rgb);
+
+// The format a file name's extension asks for (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff",
+// ".webp", in any case), or an error naming the file and the formats written.
+Result<std::string> image_format_of(const std::string& path);
+// An 8-bit RGB image written atomically in the format its extension names.
+Status save_image(const std::string& path, const cv::Mat& rgb);
 
 }  // namespace glimpse::vision

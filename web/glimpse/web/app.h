@@ -8,6 +8,9 @@
 //   GET  /healthz, GET /metrics (Prometheus text), GET / (the page)
 //
 // Refusals are JSON {"error": {"code", "message"}} with 400, 404, 405, 413, 415, 422 or 503.
+// No exception leaves handle_request: one that escapes a route becomes a 500 and the server goes
+// on. Every text a client sent is echoed through core::utf8_prefix and every reply is written by
+// dump_json (json_codec.h), so no byte of a request can make the JSON encoder throw.
 #pragma once
 
 #include <boost/beast/http.hpp>
@@ -48,7 +51,7 @@ class App {
   App(fusion::Service& service, Batcher& batcher, Metrics& metrics, AppOptions options);
 
   // Answers `request` through `done`, exactly once: at once for most routes, from the inference
-  // worker's thread for caption and ask.
+  // worker's thread for caption and ask. Never throws.
   void handle_request(Request request, std::function<void(Response)> done);
 
   const AppOptions& options() const { return options_; }
@@ -59,6 +62,9 @@ class App {
                                  unsigned version = 11, bool keep_alive = false);
 
  private:
+  void route(Request request, std::function<void(Response)> done);
+  // The 500 for the exception being handled.
+  static Response internal_error(unsigned version);
   void infer(Request request, const std::string& query_string, bool ask,
              std::function<void(Response)> done);
   std::vector<std::string> example_names() const;
@@ -68,8 +74,11 @@ class App {
   AppOptions options_;
 };
 
-// The embedded page (web/page/index.html).
+// The embedded page (web/page/index.html), its Content-Security-Policy (its inline script
+// allowed by hash, nothing from another origin) and its icon.
 const std::string& page_html();
+const std::string& page_content_security_policy();
+const std::string& favicon_png();
 
 // SHA-256 of bytes, as 64 hex digits.
 std::string sha256_hex(const std::string& bytes);

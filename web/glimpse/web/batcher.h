@@ -1,6 +1,7 @@
 // A bounded queue of inference jobs and one worker that runs them through the model in batches:
 // it takes up to max_batch jobs, waiting at most max_wait_ms after the first for more to come.
-// The I/O threads never run the model; a full queue refuses at once.
+// The I/O threads never run the model; a full queue refuses at once. No exception leaves the
+// worker: a model that throws fails its batch's requests, a callback that throws is logged.
 #pragma once
 
 #include <condition_variable>
@@ -38,6 +39,10 @@ class Batcher {
 
  private:
   void work();
+  // Neither lets an exception out: the worker thread runs until the batcher is destroyed.
+  std::vector<Result<fusion::ServiceResult>> run_batch(
+      const std::vector<fusion::ServiceRequest>& requests);
+  static void deliver(Job& job, Result<fusion::ServiceResult> result);
   fusion::Service& service_;
   Metrics& metrics_;
   BatcherOptions options_;
