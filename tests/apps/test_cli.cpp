@@ -42,6 +42,14 @@ TEST(Cli, SubcommandHelpPrintsEveryDefault) {
   EXPECT_NE(r.out.find("=stretch"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("=40000000"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("mobilenet_v2_imagenet.safetensors"), std::string::npos) << r.out;
+  // Each choice once, the default after it.
+  r = run_glimpse({"train", "--help"});
+  EXPECT_NE(r.out.find("--tasks TEXT:caption|vqa|caption,vqa=caption,vqa"), std::string::npos)
+      << r.out;
+  r = run_glimpse({"serve", "--help"});
+  for (const char* flag : {"--max-connections INT:INT in [1 - 1000000]=512",
+                           "--max-inflight-mb INT:INT in [1 - 1048576]=256", "--access-log"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag << " in " << r.out;
 }
 
 TEST(Cli, UnknownSubcommandOrFlagIsAUsageError) {

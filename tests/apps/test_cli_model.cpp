@@ -200,8 +200,76 @@ TEST_F(CliModel, BadModelsQuestionsAndOptionsAreOneLineErrors) {
   EXPECT_NE(r.err.find("rainbow"), std::string::npos) << r.err;
   r = run_glimpse({"caption", "--model", model(), image(0), "--beam", "0"});
   EXPECT_NE(r.exit_code, 0);
-  r = run_glimpse({"ask", "--model", model(), image(0)});
-  EXPECT_NE(r.exit_code, 0) << "a question is required";
+  expect_one_line_error({"ask", "--model", model(), image(0)},
+                        "glimpse: ask needs a question after the image: glimpse ask " + image(0) +
+                            " \"what colour is the circle?\"");
+  expect_one_line_error({"ask", "--model", model(), image(0), "what is \xff\xfe?", "--json"},
+                        "question 1 is not valid UTF-8 text ('what is \xEF\xBF\xBD\xEF\xBF\xBD?')");
+  expect_one_line_error({"caption", "--model", model(), image(0), "--overlay", d.file("o.gif")},
+                        "--overlay: cannot write '" + d.file("o.gif") +
+                            "': name it .png, .jpg, .jpeg, .bmp, .tif, .tiff or .webp");
+  // A write that fails names the file asked for, not the temporary file beside it.
+  r = run_glimpse(
+      {"caption", "--model", model(), image(0), "--overlay", d.file("missing/sheet.png")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "glimpse: cannot write '" + d.file("missing/sheet.png") +
+                       "': No such file or directory\n");
+}
+
+TEST_F(CliModel, JsonCarriesTheApisAttentionLayoutAndPlainAskNotesUnknownWords) {
+  auto r = run_glimpse({"caption", "--model", model(), image(0), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json c = json::parse(r.out)[0];
+  const auto& a = c["attention"];
+  const int cells = a["grid_h"].get<int>() * a["grid_w"].get<int>();
+  EXPECT_EQ(a["grid_h"], 6);
+  ASSERT_EQ(a["maps"].size(), c["words"].size());  // [word][layer][head][cell]
+  ASSERT_EQ(a["maps"][0].size(), a["layers"].get<size_t>());
+  ASSERT_EQ(a["maps"][0][0].size(), a["heads"].get<size_t>());
+  ASSERT_EQ(a["maps"][0][0][0].size(), static_cast<size_t>(cells));
+  double sum = 0;
+  for (const auto& v : a["maps"][0][0][0])
+    sum += v.get<double>();
+  EXPECT_NEAR(sum, 1.0, 2e-3);  // values rounded to 4 decimals
+
+  r = run_glimpse({"ask", "--model", model(), image(0), "is there a zebra?", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json q = json::parse(r.out)[0];
+  EXPECT_EQ(q["attention"]["maps"].size(), q["words"].size());
+  EXPECT_EQ(q["question"], "is there a zebra?");
+
+  r = run_glimpse({"ask", "--model", model(), image(0), "is there a zebra?"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines(r.out).size(), 1u);
+  EXPECT_EQ(r.err, "glimpse: note: the model does not know 'zebra': its answer cannot use it\n");
+}
+
+TEST_F(CliModel, CaptionReadsStandardInputAndWritesTheOverlayFormatItsNameSays) {
+  auto file = run_glimpse({"caption", "--model", model(), image(0)});
+  ASSERT_EQ(file.exit_code, 0) << file.err;
+  auto piped = glimpse::testing::run_command(
+      "/bin/sh", {"-c", glimpse::testing::shell_quote(glimpse::testing::kGlimpseBinary) +
+                            " caption --model " + glimpse::testing::shell_quote(model()) + " - < " +
+                            glimpse::testing::shell_quote(image(0))});
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.out, file.out);
+  auto empty = glimpse::testing::run_command(
+      "/bin/sh",
+      {"-c", glimpse::testing::shell_quote(glimpse::testing::kGlimpseBinary) + " caption --model " +
+                 glimpse::testing::shell_quote(model()) + " - < /dev/null"});
+  EXPECT_EQ(empty.exit_code, 1);
+  EXPECT_EQ(empty.err.rfind("glimpse: standard input: ", 0), 0u) << empty.err;
+
+  TempDir d;
+  auto r = run_glimpse({"caption", "--model", model(), image(0), "--overlay", d.file("o.jpg")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string jpeg = read_bytes(d.file("o.jpg"));
+  ASSERT_GE(jpeg.size(), 3u);
+  EXPECT_EQ(jpeg.substr(0, 3), "\xFF\xD8\xFF");  // a JPEG, as its name says
+  r = run_glimpse(
+      {"caption", "--model", model(), image(0), image(1), "--overlay", d.file("many.webp")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_bytes(d.file("many-2.webp")).substr(8, 4), "WEBP");
 }
 
 TEST_F(CliModel, TrainRefusesABadDatasetFolderAndResumeWithoutCheckpoint) {

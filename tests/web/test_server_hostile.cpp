@@ -281,5 +281,37 @@ TEST_F(Loopback, StopAnswersRequestsHalfArrivedAndClosesIdleConnections) {
   server_.reset();
 }
 
+TEST_F(Loopback, TheAccessLogHasOneLineARequestIncludingRefusals) {
+  glimpse::testing::TempDir d;
+  ServerOptions so;
+  so.access_log = d.file("access.log");
+  start(so);
+  EXPECT_EQ(send(port_, get("/healthz")).result(), http::status::ok);
+  exchange(port_, "GET /\xff HTTP/1.1\r\nHost: x\r\n\r\n", 1);
+  exchange(port_, "NOT HTTP\r\n\r\n", 1);
+  server_->stop();
+  thread_.join();
+  server_.reset();
+  const auto lines = glimpse::testing::lines(glimpse::testing::read_bytes(d.file("access.log")));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[0].find(" 127.0.0.1 \"GET /healthz HTTP/1.1\" 200 "), std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find(" 127.0.0.1 \"GET /\xEF\xBF\xBD HTTP/1.1\" 404 "), std::string::npos)
+      << lines[1];
+  EXPECT_NE(lines[2].find(" 127.0.0.1 \"- - HTTP/1.1\" 400 "), std::string::npos) << lines[2];
+}
+
+TEST_F(Loopback, AnAccessLogThatCannotBeOpenedIsAnError) {
+  start();
+  ServerOptions so;
+  so.port = 0;
+  so.access_log = "/no/such/folder/access.log";
+  Server other(*app_, so);
+  const auto s = other.listen();
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message,
+            "cannot open the access log '/no/such/folder/access.log': No such file or directory");
+}
+
 }  // namespace
 }  // namespace glimpse::web
