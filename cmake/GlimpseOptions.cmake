@@ -17,6 +17,17 @@ if(GLIMPSE_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+if(GLIMPSE_BUILD_FUZZERS)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "GLIMPSE_BUILD_FUZZERS needs clang (libFuzzer): see scripts/fuzz.sh")
+  endif()
+  # Every object is instrumented for coverage and checked by the sanitizers; libFuzzer's main is
+  # linked into the fuzz targets alone.
+  add_compile_options(-fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined -gline-tables-only)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 if(GLIMPSE_USE_CCACHE)
   find_program(CCACHE_PROGRAM ccache)
   if(CCACHE_PROGRAM)

@@ -3,6 +3,7 @@
 #   scripts/setup.sh            install packages (if missing), configure, build
 #   scripts/setup.sh --no-build install packages only
 #   scripts/setup.sh --browser  also install Chromium and playwright-core (browser tests)
+#   scripts/setup.sh --fuzz     also install clang-14 and its libFuzzer runtime (scripts/fuzz.sh)
 # Safe to run twice: packages already present are skipped, the build is incremental.
 set -euo pipefail
 
@@ -11,11 +12,13 @@ build_dir=${GLIMPSE_BUILD_DIR:-$here/build}
 build_type=${GLIMPSE_BUILD_TYPE:-Release}
 do_build=1
 browser=0
+fuzz=0
 for arg in "$@"; do
   case "$arg" in
     --no-build) do_build=0 ;;
     --browser) browser=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --fuzz) fuzz=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -44,6 +47,10 @@ if [ "$browser" = 1 ]; then
   # A machine may carry Node.js from elsewhere (its npm then conflicts with Debian's): keep it.
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
+fi
+
+if [ "$fuzz" = 1 ]; then
+  packages+=(clang-14 libclang-rt-14-dev)
 fi
 
 missing=()

@@ -180,9 +180,10 @@ std::vector<Result<ServiceResult>> Service::Impl::run(const std::vector<ServiceR
     groups[{r.model, r.beam, r.max_len}].push_back(i);
   }
   for (const auto& [key, members] : groups) {
-    const auto& model = *models.at(std::get<0>(key));
-    const auto& info = *std::find_if(infos.begin(), infos.end(),
-                                     [&](const auto& i) { return i.name == std::get<0>(key); });
+    const std::string& name = std::get<0>(key);  // a lambda cannot capture a structured binding
+    const auto& model = *models.at(name);
+    const auto& info =
+        *std::find_if(infos.begin(), infos.end(), [&](const auto& i) { return i.name == name; });
     GenerateOptions go;
     go.beam = std::get<1>(key);
     go.max_len = std::get<2>(key);

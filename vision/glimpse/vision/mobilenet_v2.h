@@ -60,6 +60,7 @@ class MobileNetV2 : public Encoder {
 
   // Loads torchvision-named weights (with or without the classifier, per the options).
   Status load(const core::SafetensorsFile& file, const std::string& prefix = "");
+  using torch::nn::Module::load;  // the archive overload stays visible
 
  private:
   MobileNetV2Options options_;
