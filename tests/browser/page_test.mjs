@@ -54,6 +54,11 @@ const errors = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
   page.on("pageerror", (e) => errors.push(e.message));
+  // The server's Content-Security-Policy must allow everything the page does.
+  const violations = [];
+  page.on("console", (m) => { if (m.type() === "error" && /Content Security Policy/i.test(m.text())) violations.push(m.text()); });
+  await page.addInitScript(() => document.addEventListener("securitypolicyviolation",
+    (e) => console.error("Content Security Policy violation: " + e.violatedDirective + " " + e.blockedURI)));
   const offsite = [];
   page.on("request", (r) => { if (!r.url().startsWith(`http://127.0.0.1:${port}/`) && !r.url().startsWith("blob:")) offsite.push(r.url()); });
   await page.goto(`http://127.0.0.1:${port}/`);
@@ -113,6 +118,10 @@ try {
   console.log("screenshot: " + shot);
   if (offsite.length) fail("the page fetched from other hosts: " + offsite.join(", "));
   if (errors.length) fail("script errors on the page: " + errors.join("; "));
+  if (violations.length) fail("the page breaks its Content-Security-Policy: " + violations.join("; "));
+  const headers = (await page.request.get(`http://127.0.0.1:${port}/`)).headers();
+  if (!/script-src 'sha256-/.test(headers["content-security-policy"] || "")) fail("no Content-Security-Policy on the page");
+  console.log("content-security-policy: kept, no violation");
 } catch (e) {
   if (!process.exitCode) { console.error("FAIL: " + e.message); process.exitCode = 1; }
 } finally {
