@@ -205,4 +205,19 @@ torch::Tensor FeatureCache::gather(const std::vector<size_t>& rows) const {
   return out.to(torch::kFloat);
 }
 
+std::vector<size_t> cache_rows(const FeatureCache& cache, const std::string& which,
+                               const Dataset& ds, size_t n) {
+  std::vector<size_t> rows(n);
+  for (size_t i = 0; i < n; ++i) {
+    const std::string key = std::filesystem::path(ds.images[i].path).filename().string();
+    const auto row = cache.index_of(key);
+    if (!row)
+      throw Error(ErrorCode::kNotFound, "the feature cache " + which + " has no features of '" +
+                                            key +
+                                            "': make it from the same split with glimpse features");
+    rows[i] = *row;
+  }
+  return rows;
+}
+
 }  // namespace glimpse::data

@@ -31,10 +31,6 @@ namespace glimpse::train {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-double EvalReport::selection() const {
-  return questions == 0 ? cider_d : vqa_accuracy + bleu4();
-}
-
 torch::Tensor attention_supervision_loss(const std::vector<torch::Tensor>& attention,
                                          const torch::Tensor& rows, const torch::Tensor& positions,
                                          const torch::Tensor& targets,
@@ -216,25 +212,6 @@ data::Dataset load_split(const TrainOptions& o, const std::string& dir, const st
   return data::load_world_folder(dir, split).take();
 }
 
-std::string image_key(const std::string& path) {
-  return fs::path(path).filename().string();
-}
-
-// The cache row of every image of `ds`, or an error naming the first image it lacks.
-std::vector<size_t> cache_rows(const data::FeatureCache& cache, const std::string& which,
-                               const data::Dataset& ds, size_t n) {
-  std::vector<size_t> rows(n);
-  for (size_t i = 0; i < n; ++i) {
-    const auto row = cache.index_of(image_key(ds.images[i].path));
-    if (!row)
-      throw Error(ErrorCode::kNotFound, "the feature cache " + which + " has no features of '" +
-                                            image_key(ds.images[i].path) +
-                                            "': make it from the same split with glimpse features");
-    rows[i] = *row;
-  }
-  return rows;
-}
-
 void save_checkpoint(const std::string& dir, const fusion::CaptionModel& model,
                      torch::optim::Optimizer& opt, const Position& p, double elapsed,
                      const torch::Tensor& probe) {
@@ -294,228 +271,6 @@ std::vector<std::string> mirrored_words(std::vector<std::string> words) {
     else if (w == "right")
       w = "left";
   return words;
-}
-
-std::optional<cv::Rect> referent(const std::vector<std::string>& words, size_t t,
-                                 const std::vector<data::CaptionEntry>& references) {
-  // Split as training splits them, so word_boxes line up with the words.
-  std::vector<std::vector<std::string>> ref_words;
-  for (const auto& r : references)
-    ref_words.push_back(text::tokenize(r.text));
-  // Windows around t by growing size, the words after t first (adjectives come before nouns).
-  for (size_t size = 0; size <= 3; ++size)
-    for (size_t left = 0; left <= size; ++left) {
-      const size_t right = size - left;
-      if (left > t || t + right >= words.size())
-        continue;
-      bool none = false, found = false, ambiguous = false;
-      cv::Rect box;
-      for (size_t r = 0; r < references.size(); ++r) {
-        const auto& rw = ref_words[r];
-        const auto& boxes = references[r].word_boxes;
-        if (boxes.size() != rw.size())
-          continue;  // no boxes in this reference
-        for (size_t u = left; u + right < rw.size(); ++u) {
-          bool same = true;
-          for (size_t j = u - left; j <= u + right && same; ++j)
-            same = rw[j] == words[t - u + j];
-          if (!same)
-            continue;
-          if (!boxes[u]) {
-            none = true;
-          } else if (!found) {
-            found = true;
-            box = *boxes[u];
-          } else if (*boxes[u] != box) {
-            ambiguous = true;
-          }
-        }
-      }
-      if (!found && !none && size == 0)
-        return std::nullopt;  // the word never occurs in the references
-      if (!found && none && size == 0)
-        return std::nullopt;  // it occurs, never naming an object
-      if (found && !ambiguous && !none)
-        return box;
-    }
-  return std::nullopt;
-}
-
-Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Dataset& ds,
-                            const EvalOptions& o) {
-  return catch_as_result([&] {
-    EvalReport r;
-    fusion::GenerateOptions g;
-    g.beam = o.beam;
-    g.max_len = o.max_len;
-    g.length_penalty = o.length_penalty;
-    const size_t n = o.max_images > 0
-                         ? std::min(ds.images.size(), static_cast<size_t>(o.max_images))
-                         : ds.images.size();
-    std::vector<std::string> cands;
-    std::vector<std::vector<std::string>> refs;
-    double vqa = 0;
-    std::vector<cv::Size> sizes(n);
-    const auto& pre = model.config().image;
-    struct Pending {
-      bool caption;
-      size_t image, question;
-    };
-    const bool cached = o.features != nullptr;
-    std::vector<size_t> rows;
-    if (cached) {
-      const auto& info = o.features->info();
-      if (info.channels != model.net().encoder->channels())
-        throw Error(ErrorCode::kInvalidArgument,
-                    "the feature cache has " + std::to_string(info.channels) +
-                        " channels per cell but the model's encoder gives " +
-                        std::to_string(model.net().encoder->channels()));
-      rows = cache_rows(*o.features, "given for evaluation", ds, n);
-    }
-    // Batches wait until there is one for each worker; the workers generate them at once, and
-    // their predictions are scored in batch order, so the figures do not depend on `workers`.
-    struct Batch {
-      std::vector<cv::Mat> imgs;
-      std::vector<std::vector<int64_t>> prefixes;
-      std::vector<Pending> pending;
-      std::vector<size_t> rows;
-      std::vector<fusion::Prediction> preds;
-    };
-    Batch current;  // being filled
-    std::vector<Batch> waiting;
-    const int workers = std::max(1, o.workers);
-    auto generate_waiting = [&] {
-      core::run_parallel(static_cast<int>(waiting.size()), [&](int w) {
-        Batch& b = waiting[static_cast<size_t>(w)];
-        if (cached) {
-          fusion::EncodedImages encoded;
-          encoded.features = o.features->gather(b.rows);
-          encoded.grid_h = o.features->info().grid_h;
-          encoded.grid_w = o.features->info().grid_w;
-          b.preds = model.generate(encoded, b.prefixes, g).take();
-        } else {
-          b.preds = model.generate(b.imgs, b.prefixes, g).take();
-        }
-      });
-    };
-    auto score = [&](const Batch& b) {
-      const auto& preds = b.preds;
-      for (size_t k = 0; k < preds.size(); ++k) {
-        const auto& p = b.pending[k];
-        if (o.attention) {
-          const auto& entry = ds.images[p.image];
-          const cv::Size size = sizes[p.image];
-          const cv::Size grid(static_cast<int>(preds[k].grid_w), static_cast<int>(preds[k].grid_h));
-          for (size_t t = 0; t < preds[k].words.size(); ++t) {
-            std::vector<cv::Rect> boxes;
-            if (p.caption) {
-              if (auto box = referent(preds[k].words, t, entry.captions))
-                boxes.push_back(*box);
-            } else {
-              boxes = entry.questions[p.question].boxes;
-            }
-            if (boxes.empty())
-              continue;
-            const cv::Mat cover = fusion::cell_coverage(grid, size, pre, boxes);
-            const double in = fusion::mass_inside(fusion::word_attention(preds[k], t), cover);
-            const double uniform =
-                fusion::mass_inside(cv::Mat(grid, CV_32F, cv::Scalar(1.0f)), cover);
-            if (p.caption) {
-              r.caption_attention += in;
-              r.caption_uniform += uniform;
-              ++r.caption_words;
-            } else {
-              r.answer_attention += in;
-              r.answer_uniform += uniform;
-              ++r.answer_words;
-            }
-          }
-        }
-        if (p.caption) {
-          cands.push_back(text::normalize_caption(preds[k].text));
-          std::vector<std::string> rs;
-          for (const auto& c : ds.images[p.image].captions)
-            rs.push_back(text::normalize_caption(c.text));
-          refs.push_back(rs);
-        } else {
-          const auto& q = ds.images[p.image].questions[p.question];
-          const double acc = text::vqa_accuracy(preds[k].text, q.answers);
-          vqa += acc;
-          auto& by = r.vqa_by_type[q.family.empty() ? q.answer_type : q.family];
-          by.first += acc;
-          ++by.second;
-          ++r.questions;
-        }
-      }
-    };
-    auto run_waiting = [&] {
-      if (waiting.empty())
-        return;
-      generate_waiting();
-      for (const auto& b : waiting)
-        score(b);
-      waiting.clear();
-    };
-    auto flush = [&] {
-      if (current.imgs.empty())
-        return;
-      waiting.push_back(std::move(current));
-      current = Batch{};
-      if (static_cast<int>(waiting.size()) >= workers)
-        run_waiting();
-    };
-    for (size_t i = 0; i < n; ++i) {
-      const auto& img = ds.images[i];
-      cv::Mat rgb;
-      if (cached) {
-        sizes[i] = cv::Size(pre.width, pre.height);
-        rgb = cv::Mat(1, 1, CV_8UC3);  // stands for row rows[i]; never encoded
-      } else {
-        const cv::Mat full = vision::load_image(img.path).take();
-        sizes[i] = full.size();
-        rgb = vision::resize_for_model(full, pre);
-      }
-      if (!img.captions.empty()) {
-        current.rows.push_back(cached ? rows[i] : 0);
-        current.imgs.push_back(rgb);
-        current.prefixes.push_back(model.caption_prefix());
-        current.pending.push_back({true, i, 0});
-      }
-      for (size_t q = 0; q < img.questions.size(); ++q) {
-        auto prefix = model.question_prefix(img.questions[q].question, 64);
-        if (!prefix)
-          continue;
-        current.rows.push_back(cached ? rows[i] : 0);
-        current.imgs.push_back(rgb);
-        current.prefixes.push_back(prefix.value());
-        current.pending.push_back({false, i, q});
-      }
-      if (static_cast<int>(current.imgs.size()) >= o.batch_size)
-        flush();
-      ++r.images;
-    }
-    flush();
-    run_waiting();
-    if (!cands.empty()) {
-      const auto s = text::score_captions(cands, refs);
-      for (size_t b = 0; b < 4; ++b)
-        r.bleu[b] = s.bleu[b];
-      r.rouge_l = s.rouge_l;
-      r.cider_d = s.cider_d;
-    }
-    r.vqa_accuracy = r.questions > 0 ? vqa / r.questions : 0.0;
-    for (auto& [type, by] : r.vqa_by_type)
-      by.first /= by.second;
-    if (r.caption_words > 0) {
-      r.caption_attention /= r.caption_words;
-      r.caption_uniform /= r.caption_words;
-    }
-    if (r.answer_words > 0) {
-      r.answer_attention /= r.answer_words;
-      r.answer_uniform /= r.answer_words;
-    }
-    return r;
-  });
 }
 
 Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
@@ -683,7 +438,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
                     "the feature cache '" + path + "' holds " + info.backbone + " features (" +
                         std::to_string(info.channels) + " channels), not the model's " +
                         backbone_name + " (" + std::to_string(net.encoder->channels()) + ")");
-      v.rows = cache_rows(*v.cache, "'" + path + "'", train_set, train_set.images.size());
+      v.rows = data::cache_rows(*v.cache, "'" + path + "'", train_set, train_set.images.size());
       any_mirrored = any_mirrored || info.mirrored;
       views.push_back(std::move(v));
     }

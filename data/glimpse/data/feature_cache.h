@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "glimpse/core/error.h"
+#include "glimpse/data/datasets.h"
 
 namespace glimpse::data {
 
@@ -75,5 +76,10 @@ class FeatureCache {
   void* map_ = nullptr;
   size_t map_bytes_ = 0;
 };
+
+// The cache row of each of the first n images of `ds`, found by file name. Throws glimpse::Error
+// (kNotFound) naming the first image it lacks; `which` names the cache in that message.
+std::vector<size_t> cache_rows(const FeatureCache& cache, const std::string& which,
+                               const Dataset& ds, size_t n);
 
 }  // namespace glimpse::data

@@ -22,6 +22,7 @@
 #include "glimpse/data/datasets.h"
 #include "glimpse/data/feature_cache.h"
 #include "glimpse/fusion/caption_model.h"
+#include "glimpse/train/evaluate.h"
 
 namespace glimpse::train {
 
@@ -157,27 +158,6 @@ struct HeadTarget {
 torch::Tensor head_targets(const std::vector<HeadTarget>& targets,
                            const std::vector<torch::Tensor>& attention);
 
-struct EvalReport {
-  int images = 0, questions = 0;
-  double cider_d = 0, vqa_accuracy = 0;
-  std::array<double, 4> bleu{};  // BLEU-1..4
-  double bleu4() const { return bleu[3]; }
-  double rouge_l = 0;
-  // VQA accuracy by question family (the shapes world's), else by answer type (VQA v2's):
-  // accuracy and question count.
-  std::map<std::string, std::pair<double, int>> vqa_by_type;
-  // Attention correctness: the share of a step's attention inside the box of the object the
-  // emitted word refers to, averaged over such words; beside it the same share for uniform
-  // attention. Captions: words whose referent the references' word boxes give (see referent()).
-  // Answers: every answer word of a question that names its objects' boxes.
-  int caption_words = 0, answer_words = 0;
-  double caption_attention = 0, caption_uniform = 0;
-  double answer_attention = 0, answer_uniform = 0;
-  // What "best" means: VQA accuracy + BLEU-4 (each in [0, 1]); CIDEr-D when there are no
-  // questions (captioning alone, as captioners are compared).
-  double selection() const;
-};
-
 struct Progress {
   int epoch = 0, epochs = 0;
   int64_t step = 0, steps_per_epoch = 0, global_step = 0, total_steps = 0;
@@ -202,36 +182,8 @@ Result<TrainReport> train(const TrainOptions& options, fusion::ModelConfig confi
                           const std::function<void(const Progress&)>& on_progress = {},
                           const std::function<void(int, const EvalReport&, bool)>& on_epoch = {});
 
-struct EvalOptions {
-  int max_images = 0;      // 0 = all
-  bool attention = false;  // also measure attention correctness
-  int batch_size = 32;     // sequences generated together
-  // Batches generated at once, each on a thread of its own with one LibTorch thread; the
-  // figures are the same for any count.
-  int workers = 1;
-  int beam = 1;
-  int max_len = 20;
-  double length_penalty = text::SearchOptions{}.length_penalty;  // score = Σ log p / length^this
-  // The dataset's encoder features (glimpse features), read instead of decoding and encoding
-  // each image; images are found by file name.
-  std::shared_ptr<const data::FeatureCache> features;
-};
-
 // The words of a caption or question as they read for the mirrored image: "left" and "right"
 // trade places (flip augmentation).
 std::vector<std::string> mirrored_words(std::vector<std::string> words);
-
-// The object word t of a caption refers to, read off the reference captions' word boxes: the
-// box every reference gives the same word in the same context, where the context is the
-// smallest window of neighbouring words (up to 3, following words first) that makes the
-// answer unique. None when the word never has a box in the references (articles, relations),
-// or stays ambiguous.
-std::optional<cv::Rect> referent(const std::vector<std::string>& words, size_t t,
-                                 const std::vector<data::CaptionEntry>& references);
-
-// Greedy (or beam) captions and answers on a dataset, scored as coco-caption and the VQA
-// evaluation do.
-Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Dataset& dataset,
-                            const EvalOptions& options);
 
 }  // namespace glimpse::train
