@@ -21,6 +21,7 @@
 #include "glimpse/text/sequence.h"
 #include "glimpse/text/tokenizer.h"
 #include "glimpse/text/vqa_accuracy.h"
+#include "glimpse/train/step_plan.h"
 #include "glimpse/vision/image_decode.h"
 #include "glimpse/vision/imagenet.h"
 #include "glimpse/vision/mobilenet_v2.h"
@@ -140,24 +141,6 @@ double learning_rate(const TrainOptions& o, int64_t step, int64_t total) {
 }
 
 namespace {
-
-uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-// The order of an epoch depends only on (seed, epoch): resuming needs no shuffler state.
-std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch) {
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i)
-    order[i] = i;
-  std::mt19937_64 g(mix(seed, static_cast<uint64_t>(epoch)));
-  for (size_t i = n; i > 1; --i)
-    std::swap(order[i - 1], order[static_cast<size_t>(g() % i)]);  // Fisher-Yates
-  return order;
-}
 
 // One part of a step (data parallelism): its images are the step's [first, first + images).
 struct Shard {
@@ -611,20 +594,11 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
                   "--grounding needs captions whose words carry object boxes (as glimpse world "
                   "exports them); '" +
                       train_root + "' has none");
+    std::vector<size_t> image_sequences(per_image.size());
+    for (size_t i = 0; i < per_image.size(); ++i)
+      image_sequences[i] = per_image[i].size();
     auto epoch_steps = [&](int epoch) {
-      std::vector<std::vector<size_t>> steps(1);
-      size_t in_step = 0;
-      for (size_t i : epoch_order(per_image.size(), o.seed, epoch)) {
-        if (per_image[i].empty())
-          continue;
-        if (in_step >= static_cast<size_t>(o.batch_size)) {
-          steps.emplace_back();
-          in_step = 0;
-        }
-        steps.back().push_back(i);
-        in_step += per_image[i].size();
-      }
-      return steps;
+      return train::epoch_steps(image_sequences, o.batch_size, o.seed, epoch);
     };
     int64_t total_steps = 0;
     for (int e = 0; e < o.epochs; ++e)
@@ -675,27 +649,22 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         const auto step_start = std::chrono::steady_clock::now();
         const auto& step_images = steps[static_cast<size_t>(step)];
         // The step's images cut into parts of about equal numbers of tokens, one per shard.
-        size_t step_sequences = 0, step_tokens = 0;
+        size_t step_sequences = 0;
+        std::vector<size_t> step_tokens;
         for (size_t i : step_images) {
           step_sequences += per_image[i].size();
-          step_tokens += image_tokens[i];
+          step_tokens.push_back(image_tokens[i]);
         }
         const size_t parts = std::min(static_cast<size_t>(shards), step_images.size());
+        const auto part_of = step_parts(step_tokens, parts);
         std::vector<Shard> shard(parts);
         std::vector<cv::Mat> batch_images;
         std::vector<torch::Tensor> batch_features;
         std::vector<int64_t> ground_image, ground_word;
         std::vector<torch::Tensor> ground_target;
-        size_t seen_tokens = 0, k = 0;
         for (size_t j = 0; j < step_images.size(); ++j) {
           const size_t i = step_images[j];
-          // Part k ends before the image whose middle token lies past its share of the
-          // tokens, or that is needed to leave an image for each part after it.
-          if (k + 1 < parts && shard[k].images > 0 &&
-              ((2 * seen_tokens + image_tokens[i]) * parts > 2 * step_tokens * (k + 1) ||
-               step_images.size() - j == parts - k - 1))
-            ++k;
-          Shard& s = shard[k];
+          Shard& s = shard[part_of[j]];
           if (s.images == 0)
             s.first = static_cast<int64_t>(j);
           for (size_t g = 0; ground && g < grounding_words[i].size(); ++g) {
@@ -729,7 +698,6 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
             s.image_index.push_back(s.images);
           }
           ++s.images;
-          seen_tokens += image_tokens[i];
         }
         // Each loss is a mean over the whole step (of target words, supervised positions,
         // sequences), so a part's share of it is weighted by its share of what is averaged.
