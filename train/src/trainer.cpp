@@ -21,6 +21,7 @@
 #include "glimpse/text/sequence.h"
 #include "glimpse/text/tokenizer.h"
 #include "glimpse/text/vqa_accuracy.h"
+#include "glimpse/train/checkpoint.h"
 #include "glimpse/train/step_plan.h"
 #include "glimpse/vision/image_decode.h"
 #include "glimpse/vision/imagenet.h"
@@ -153,16 +154,6 @@ struct Shard {
   double words = 0;  // target words
 };
 
-struct Position {
-  int epoch = 0;
-  int64_t step_in_epoch = 0, global_step = 0;
-  double best = -1;
-  int best_epoch = 0;
-  EvalReport best_report;
-  json run;            // the options that must not change on --resume
-  double seconds = 0;  // training time of the runs before this one
-};
-
 json run_options(const TrainOptions& o) {
   return json{{"epochs", o.epochs},
               {"batch_size", o.batch_size},
@@ -193,56 +184,6 @@ data::Dataset load_split(const TrainOptions& o, const std::string& dir, const st
                                dir + "/images")
         .take();
   return data::load_world_folder(dir, split).take();
-}
-
-void save_checkpoint(const std::string& dir, const fusion::CaptionModel& model,
-                     torch::optim::Optimizer& opt, const Position& p, double elapsed,
-                     const torch::Tensor& probe) {
-  const std::string name = "step-" + std::to_string(p.global_step);
-  const fs::path step_dir = fs::path(dir) / name;
-  fs::create_directories(step_dir);
-  model.save((step_dir / "model.safetensors").string()).throw_if_error();
-  if (probe.defined())
-    torch::save(probe, (step_dir / "grounding.pt").string());
-  torch::serialize::OutputArchive archive;
-  opt.save(archive);
-  archive.save_to((step_dir / "optimizer.pt").string());
-  {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    torch::save(gen.get_state(), (step_dir / "rng.pt").string());
-  }
-  core::write_file_atomic((step_dir / "state.json").string(),
-                          json{{"epoch", p.epoch},
-                               {"step_in_epoch", p.step_in_epoch},
-                               {"global_step", p.global_step},
-                               {"best", p.best},
-                               {"best_epoch", p.best_epoch},
-                               {"best_report",
-                                {{"images", p.best_report.images},
-                                 {"questions", p.best_report.questions},
-                                 {"bleu4", p.best_report.bleu4()},
-                                 {"cider_d", p.best_report.cider_d},
-                                 {"vqa_accuracy", p.best_report.vqa_accuracy}}},
-                               {"run", p.run},
-                               {"seconds", p.seconds + elapsed}}
-                              .dump(1));
-  const std::string latest = (fs::path(dir) / "LATEST").string();
-  std::string previous;
-  if (fs::exists(latest))
-    previous = core::read_file(latest);
-  core::write_file_atomic(latest, name);  // the checkpoint becomes current only now
-  if (!previous.empty() && previous != name) {
-    std::error_code ec;
-    fs::remove_all(fs::path(dir) / previous, ec);
-  }
-}
-
-std::string latest_checkpoint(const std::string& dir) {
-  const fs::path latest = fs::path(dir) / "LATEST";
-  if (!fs::exists(latest))
-    return "";
-  return (fs::path(dir) / core::read_file(latest)).string();
 }
 
 }  // namespace
@@ -333,30 +274,11 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
                   "--resume: no checkpoint in '" + ckpt_dir + "' (is --out the same as before?)");
     if (!resume_from.empty()) {
       model = fusion::CaptionModel::load(resume_from + "/model.safetensors").take();
-      const json st = json::parse(core::read_file(resume_from + "/state.json"));
-      pos.epoch = st["epoch"];
-      pos.step_in_epoch = st["step_in_epoch"];
-      pos.global_step = st["global_step"];
-      pos.best = st["best"];
-      pos.best_epoch = st["best_epoch"];
-      pos.seconds = st.value("seconds", 0.0);
-      const json& b = st["best_report"];
-      pos.best_report.images = b["images"];
-      pos.best_report.questions = b["questions"];
-      pos.best_report.bleu[3] = b["bleu4"];
-      pos.best_report.cider_d = b["cider_d"];
-      pos.best_report.vqa_accuracy = b["vqa_accuracy"];
-      const json& was = st["run"];
+      const json now = pos.run;
+      pos = read_position(resume_from);
       // A checkpoint written before an option existed was made with that option's default.
-      const json defaults = run_options(TrainOptions{});
-      for (auto it = pos.run.begin(); it != pos.run.end(); ++it) {
-        const json before = was.contains(it.key()) ? was[it.key()] : defaults[it.key()];
-        if (before != it.value())
-          throw Error(ErrorCode::kInvalidArgument,
-                      "--resume: the checkpoint in '" + ckpt_dir + "' was made with " + it.key() +
-                          " = " + before.dump() + ", not " + it.value().dump() +
-                          "; resume with the same options");
-      }
+      check_same_run(pos.run, now, run_options(TrainOptions{}), ckpt_dir);
+      pos.run = now;
     } else {
       std::vector<std::vector<std::string>> sentences;
       for (const auto& img : train_set.images) {
@@ -623,16 +545,8 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     torch::optim::Adam opt(params, torch::optim::AdamOptions(o.lr));
     // Data parallelism: every step's decoder work cut into this many parts, run at once.
     const int shards = o.data_parallel > 0 ? o.data_parallel : torch::get_num_threads();
-    if (!resume_from.empty()) {
-      torch::serialize::InputArchive archive;
-      archive.load_from(resume_from + "/optimizer.pt");
-      opt.load(archive);
-      torch::Tensor state;
-      torch::load(state, resume_from + "/rng.pt");
-      auto gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(state);
-    }
+    if (!resume_from.empty())
+      restore_optimizer_and_rng(resume_from, opt);
 
     std::ofstream log(log_path, std::ios::app);
     TrainReport report;
