@@ -13,13 +13,13 @@ using nlohmann::json;
 
 void save_checkpoint(const std::string& dir, const fusion::CaptionModel& model,
                      torch::optim::Optimizer& opt, const Position& p, double elapsed,
-                     const torch::Tensor& probe) {
+                     const std::function<void(const std::string&)>& save_more) {
   const std::string name = "step-" + std::to_string(p.global_step);
   const fs::path step_dir = fs::path(dir) / name;
   fs::create_directories(step_dir);
   model.save((step_dir / "model.safetensors").string()).throw_if_error();
-  if (probe.defined())
-    torch::save(probe, (step_dir / "grounding.pt").string());
+  if (save_more)
+    save_more(step_dir.string());
   torch::serialize::OutputArchive archive;
   opt.save(archive);
   archive.save_to((step_dir / "optimizer.pt").string());

@@ -22,6 +22,7 @@
 #include "glimpse/text/tokenizer.h"
 #include "glimpse/text/vqa_accuracy.h"
 #include "glimpse/train/checkpoint.h"
+#include "glimpse/train/objective.h"
 #include "glimpse/train/step_plan.h"
 #include "glimpse/vision/image_decode.h"
 #include "glimpse/vision/imagenet.h"
@@ -32,105 +33,6 @@ namespace glimpse::train {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-torch::Tensor attention_supervision_loss(const std::vector<torch::Tensor>& attention,
-                                         const torch::Tensor& rows, const torch::Tensor& positions,
-                                         const torch::Tensor& targets,
-                                         const torch::Tensor& each_head) {
-  TORCH_CHECK(!attention.empty() && (targets.dim() == 2 || targets.dim() == 3) &&
-                  each_head.size(0) == targets.size(0),
-              "attention supervision needs maps and one flag a target");
-  // Every layer's every head, [P, layers * heads, N].
-  std::vector<torch::Tensor> maps;
-  for (const auto& a : attention)  // [B, heads, L, N]
-    maps.push_back(a.index({rows, torch::indexing::Slice(), positions}));
-  const auto picked = torch::cat(maps, 1);
-  const auto per_target = targets.dim() == 3 ? targets : targets.unsqueeze(1);  // [P, 1 or LH, N]
-  TORCH_CHECK(per_target.size(1) == 1 || per_target.size(1) == picked.size(1),
-              "attention supervision: ", per_target.size(1), " head targets for ", picked.size(1),
-              " heads");
-  const auto per_head = -(per_target * torch::log(picked + 1e-8)).sum(2).mean(1);  // [P]
-  // The map the evaluation reads, averaged over layers and heads (layers hold the same number).
-  const auto mean = -(per_target.mean(1) * torch::log(picked.mean(1) + 1e-8)).sum(1);  // [P]
-  return torch::where(each_head, per_head, mean).mean();
-}
-
-std::vector<cv::Rect> centre_points(std::vector<cv::Rect> boxes) {
-  for (auto& b : boxes)
-    b = cv::Rect(b.x + b.width / 2, b.y + b.height / 2, 1, 1);
-  return boxes;
-}
-
-std::vector<int64_t> mention_positions(
-    const std::vector<std::string>& words,
-    const std::vector<std::pair<std::string, cv::Rect>>& mentions, bool lstm) {
-  // Question word j is read at position 2 + j (after <bos> <question>). A Transformer queries
-  // that position's attention with the word itself; an LSTM (Show, Attend and Tell) with the
-  // state before it, so there a mention is held from the position after it.
-  std::vector<int64_t> out;
-  size_t from = 0;
-  for (const auto& m : mentions) {
-    const auto said = text::tokenize(m.first);
-    const auto at = said.empty() ? words.end()
-                                 : std::search(words.begin() + static_cast<std::ptrdiff_t>(from),
-                                               words.end(), said.begin(), said.end());
-    if (at == words.end()) {
-      out.push_back(-1);
-      continue;
-    }
-    from = static_cast<size_t>(at - words.begin()) + said.size();
-    out.push_back(static_cast<int64_t>(2 + from - 1) + (lstm ? 1 : 0));
-  }
-  return out;
-}
-
-torch::Tensor head_targets(const std::vector<HeadTarget>& targets,
-                           const std::vector<torch::Tensor>& attention) {
-  TORCH_CHECK(!targets.empty() && !attention.empty(), "head_targets needs targets and maps");
-  const bool any_split = std::any_of(targets.begin(), targets.end(),
-                                     [](const HeadTarget& t) { return t.second.defined(); });
-  std::vector<torch::Tensor> rows;
-  rows.reserve(targets.size());
-  if (!any_split) {
-    for (const auto& t : targets)
-      rows.push_back(t.first);
-    return torch::stack(rows);  // [P, N]
-  }
-  // Which of the layer-major heads take the second map: the upper half of each layer's heads,
-  // or every head of the layers after the first.
-  std::vector<int64_t> upper_half, later_layers;
-  for (size_t l = 0; l < attention.size(); ++l) {  // [B, heads, L, N]
-    const int64_t h = attention[l].size(1);
-    for (int64_t k = 0; k < h; ++k) {
-      upper_half.push_back(k >= h / 2 ? 1 : 0);
-      later_layers.push_back(l > 0 ? 1 : 0);
-    }
-  }
-  auto mask = [](const std::vector<int64_t>& m) {
-    return torch::tensor(m, torch::kLong).to(torch::kBool).unsqueeze(1);  // [LH, 1]
-  };
-  const auto by_head = mask(upper_half), by_layer = mask(later_layers);
-  const int64_t heads = by_head.size(0);
-  for (const auto& t : targets) {
-    const auto first = t.first.unsqueeze(0).expand({heads, t.first.size(0)});
-    if (!t.second.defined()) {
-      rows.push_back(first);
-      continue;
-    }
-    if (t.by_layer) {
-      TORCH_CHECK(attention.size() >= 2, "a target split by layer needs 2 layers or more, not ",
-                  attention.size());
-    } else {
-      for (const auto& a : attention)
-        TORCH_CHECK(a.size(1) >= 2,
-                    "a target split by head needs 2 heads or more in every "
-                    "layer, not ",
-                    a.size(1));
-    }
-    rows.push_back(torch::where(t.by_layer ? by_layer : by_head, t.second.unsqueeze(0), first));
-  }
-  return torch::stack(rows);  // [P, layers * heads, N]
-}
 
 double learning_rate(const TrainOptions& o, int64_t step, int64_t total) {
   if (o.warmup_steps > 0 && step < o.warmup_steps)
@@ -148,8 +50,6 @@ struct Shard {
   int64_t first = 0, images = 0;
   std::vector<text::Sequence> seqs;
   std::vector<int64_t> image_index;  // per sequence, within the part
-  std::vector<int64_t> sup_row, sup_pos, sup_each;
-  std::vector<HeadTarget> sup_target;
   text::SequenceBatch batch;
   double words = 0;  // target words
 };
@@ -184,6 +84,136 @@ data::Dataset load_split(const TrainOptions& o, const std::string& dir, const st
                                dir + "/images")
         .take();
   return data::load_world_folder(dir, split).take();
+}
+
+// The objectives the flags of glimpse train ask for, in the order their terms are summed.
+std::vector<ObjectiveSpec> objectives_from_options(const TrainOptions& o,
+                                                   const fusion::ModelConfig& config) {
+  // The options that shape attention supervision need it on.
+  for (const auto& [on, name, what] :
+       {std::tuple{o.pair_heads, "--pair-heads", "divides attention supervision between heads"},
+        std::tuple{o.reference_first, "--reference-first",
+                   "divides attention supervision between layers"},
+        std::tuple{o.supervise_mentions, "--supervise-mentions",
+                   "is a part of attention supervision"},
+        std::tuple{o.count_centres, "--count-centres", "is a part of attention supervision"}})
+    if (on && o.attention_supervision <= 0)
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          std::string(name) + " " + what + ": give --attention-supervision a weight above 0");
+  std::vector<ObjectiveSpec> specs = {{"cross_entropy", 1.0, json::object()}};
+  if (config.decoder == "lstm" && o.doubly_stochastic > 0)
+    specs.push_back({"doubly_stochastic", o.doubly_stochastic, json::object()});
+  if (o.attention_supervision > 0)
+    specs.push_back({"attention_supervision",
+                     o.attention_supervision,
+                     {{"target_power", o.target_power},
+                      {"each_head", o.supervise_each_head},
+                      {"heads_may_split", o.heads_may_split},
+                      {"mentions", o.supervise_mentions},
+                      {"pair_heads", o.pair_heads},
+                      {"reference_first", o.reference_first},
+                      {"count_centres", o.count_centres}}});
+  if (o.grounding > 0)
+    specs.push_back({"grounding", o.grounding, {{"target_power", o.target_power}}});
+  return specs;
+}
+
+// A feature cache as a view of the training split: plain or mirrored.
+struct View {
+  std::shared_ptr<data::FeatureCache> cache;
+  std::vector<size_t> rows;  // per training image
+};
+
+std::vector<View> open_views(const TrainOptions& o, const data::Dataset& set,
+                             const fusion::CaptionModel& model, const std::string& backbone) {
+  std::vector<View> views;
+  const int64_t channels = model.net().encoder->channels();
+  for (const auto& path : o.features) {
+    View v;
+    v.cache = data::FeatureCache::open(path).take();
+    const auto& info = v.cache->info();
+    if (info.backbone != backbone || info.channels != channels)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "the feature cache '" + path + "' holds " + info.backbone + " features (" +
+                      std::to_string(info.channels) + " channels), not the model's " + backbone +
+                      " (" + std::to_string(channels) + ")");
+    v.rows = data::cache_rows(*v.cache, "'" + path + "'", set, set.images.size());
+    views.push_back(std::move(v));
+  }
+  return views;
+}
+
+std::shared_ptr<data::FeatureCache> open_dev_cache(const TrainOptions& o,
+                                                   const std::string& backbone) {
+  if (o.dev_features.empty())
+    return nullptr;
+  auto cache = data::FeatureCache::open(o.dev_features).take();
+  if (cache->info().backbone != backbone || cache->info().mirrored)
+    throw Error(ErrorCode::kInvalidArgument,
+                "the dev feature cache '" + o.dev_features + "' holds " +
+                    (cache->info().mirrored ? "mirrored " : "") + cache->info().backbone +
+                    " features, not the model's " + backbone);
+  return cache;
+}
+
+// One training image's sequences: its captions (up to max_caption_words words), then its
+// questions with their answers, each also read for the mirrored image when `mirrored`.
+PreparedImage prepare_image(const TrainOptions& o, const data::ImageEntry& img,
+                            const text::Vocabulary& vocab, bool mirrored) {
+  PreparedImage p;
+  auto add = [&](text::Sequence seq, text::Sequence flipped, PreparedImage::Source source) {
+    p.tokens += seq.tokens.size();
+    p.sequences.push_back(std::move(seq));
+    if (mirrored)
+      p.mirrored.push_back(std::move(flipped));
+    p.sources.push_back(source);
+  };
+  for (size_t c = 0; o.captions && c < img.captions.size(); ++c) {
+    const auto words = text::tokenize(img.captions[c].text);
+    if (o.max_caption_words > 0 && words.size() > static_cast<size_t>(o.max_caption_words))
+      continue;
+    add(text::caption_sequence(vocab, words),
+        mirrored ? text::caption_sequence(vocab, mirrored_words(words)) : text::Sequence{},
+        {true, c});
+  }
+  for (size_t q = 0; o.questions && q < img.questions.size(); ++q) {
+    const auto question = text::tokenize(img.questions[q].question);
+    const auto answer = text::tokenize(img.questions[q].answer);
+    add(text::qa_sequence(vocab, question, answer),
+        mirrored ? text::qa_sequence(vocab, mirrored_words(question), mirrored_words(answer))
+                 : text::Sequence{},
+        {false, q});
+  }
+  return p;
+}
+
+// Every training image: its sequences, and (without feature caches) the image decoded once at
+// the model's input size.
+std::vector<PreparedImage> prepare_images(const TrainOptions& o, const data::Dataset& set,
+                                          const fusion::CaptionModel& model, bool cached,
+                                          bool mirrored) {
+  std::vector<PreparedImage> out;
+  out.reserve(set.images.size());
+  for (const auto& img : set.images) {
+    out.push_back(prepare_image(o, img, model.vocabulary(), mirrored));
+    if (cached)
+      continue;
+    const cv::Mat full = vision::load_image(img.path).take();
+    out.back().size = full.size();
+    out.back().image = vision::resize_for_model(full, model.config().image);
+  }
+  return out;
+}
+
+// The encoder's grid (cells across, down), from the first image.
+cv::Size encoder_grid(fusion::CaptionModel& model, const std::vector<PreparedImage>& images) {
+  if (images.empty())
+    return {};
+  torch::NoGradGuard no_grad;
+  model.net().eval();
+  const auto g = model.net().encode(vision::to_batch({images[0].image}, model.config().image));
+  return cv::Size(static_cast<int>(g.grid_w), static_cast<int>(g.grid_h));
 }
 
 }  // namespace
@@ -230,36 +260,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       throw Error(ErrorCode::kInvalidArgument,
                   "feature caches hold a frozen backbone's output: they cannot train its blocks "
                   "(fine-tune from the images, without --features)");
-    if (cached && (o.attention_supervision > 0 || o.grounding > 0))
-      throw Error(ErrorCode::kInvalidArgument,
-                  std::string(o.grounding > 0 ? "word grounding" : "attention supervision") +
-                      " needs object boxes and images, not feature caches");
-    // The options that shape attention supervision need it on.
-    for (const auto& [on, name, what] :
-         {std::tuple{o.pair_heads, "--pair-heads", "divides attention supervision between heads"},
-          std::tuple{o.reference_first, "--reference-first",
-                     "divides attention supervision between layers"},
-          std::tuple{o.supervise_mentions, "--supervise-mentions",
-                     "is a part of attention supervision"},
-          std::tuple{o.count_centres, "--count-centres", "is a part of attention supervision"}})
-      if (on && o.attention_supervision <= 0)
-        throw Error(
-            ErrorCode::kInvalidArgument,
-            std::string(name) + " " + what + ": give --attention-supervision a weight above 0");
-    if (o.pair_heads) {
-      const auto spec = fusion::parse_attention_spec(config.attention());
-      if (spec.ok() && spec.value().heads < 2)
-        throw Error(ErrorCode::kInvalidArgument,
-                    "--pair-heads needs an attention of 2 heads or more, and '" +
-                        config.attention() + "' has 1 (try --attention cross:4)");
-    }
-    if (o.reference_first) {
-      const int64_t layers = config.decoder == "lstm" ? 1 : config.transformer.layers;
-      if (layers < 2)
-        throw Error(ErrorCode::kInvalidArgument,
-                    "--reference-first needs a decoder of 2 layers or more (a transformer with "
-                    "--layers 2), and this one has 1");
-    }
+    const std::vector<ObjectiveSpec> objective_specs = objectives_from_options(o, config);
     if (!o.dev_features.empty() && !cached)
       throw Error(ErrorCode::kInvalidArgument,
                   "--dev-features goes with --features (the training split's caches)");
@@ -318,207 +319,32 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       }
     }
     auto& net = model->net();
-    const auto& vocab = model->vocabulary();
 
-    // Images at the model's input size, decoded once.
-    std::vector<cv::Mat> images;
-    std::vector<cv::Size> sizes;
-    images.reserve(train_set.images.size());
-    // Or their features, from each cache (a view of the split: plain or mirrored).
-    struct View {
-      std::shared_ptr<data::FeatureCache> cache;
-      std::vector<size_t> rows;  // per training image
-    };
-    std::vector<View> views;
-    bool any_mirrored = false;
     const std::string backbone_name = vision::MobileNetV2::features_name(
         model->config().mobilenet_output_stride, model->config().image.width,
         model->config().image.height);
-    for (const auto& path : o.features) {
-      View v;
-      v.cache = data::FeatureCache::open(path).take();
-      const auto& info = v.cache->info();
-      if (info.backbone != backbone_name || info.channels != net.encoder->channels())
-        throw Error(ErrorCode::kInvalidArgument,
-                    "the feature cache '" + path + "' holds " + info.backbone + " features (" +
-                        std::to_string(info.channels) + " channels), not the model's " +
-                        backbone_name + " (" + std::to_string(net.encoder->channels()) + ")");
-      v.rows = data::cache_rows(*v.cache, "'" + path + "'", train_set, train_set.images.size());
-      any_mirrored = any_mirrored || info.mirrored;
-      views.push_back(std::move(v));
-    }
-    std::shared_ptr<data::FeatureCache> dev_cache;
-    if (!o.dev_features.empty()) {
-      dev_cache = data::FeatureCache::open(o.dev_features).take();
-      if (dev_cache->info().backbone != backbone_name || dev_cache->info().mirrored)
-        throw Error(ErrorCode::kInvalidArgument,
-                    "the dev feature cache '" + o.dev_features + "' holds " +
-                        (dev_cache->info().mirrored ? "mirrored " : "") +
-                        dev_cache->info().backbone + " features, not the model's " + backbone_name);
-    }
-    for (const auto& img : train_set.images) {
-      if (cached)
-        break;
-      const cv::Mat full = vision::load_image(img.path).take();
-      sizes.push_back(full.size());
-      images.push_back(vision::resize_for_model(full, model->config().image));
-    }
-    // Attention supervision (Liu et al. 2017): for each generated word that names an object,
-    // the target is the grid cells under the object's box, weighted by how much of each the box
-    // covers. Per image: the distinct targets [K, N]; per sequence: (position, target) pairs.
-    const bool supervise = o.attention_supervision > 0;
-    const bool ground = o.grounding > 0;
-    cv::Size grid;
-    if (supervise || ground) {
-      torch::NoGradGuard no_grad;
-      net.eval();
-      const auto g = net.encode(vision::to_batch({images[0]}, model->config().image));
-      grid = cv::Size(static_cast<int>(g.grid_w), static_cast<int>(g.grid_h));
-    }
-    std::vector<torch::Tensor> targets(train_set.images.size());
-    std::vector<std::vector<bool>> single_object(train_set.images.size());  // per target
-    std::vector<std::vector<int64_t>> grounding_words(train_set.images.size());
-    std::vector<std::vector<torch::Tensor>> grounding_rows(train_set.images.size());
-    size_t grounded_images = 0;
-    // A supervised position of a sequence and its target: row `first` of the image's targets
-    // for every head, or `first` for the first part of the heads and `second` for the rest (see
-    // HeadTarget): a relation's two objects with pair_heads, split by head; a reference and the
-    // answer with reference_first, split by layer.
-    struct Supervised {
-      int64_t position, first, second = -1;
-      bool by_layer = false;
-    };
-    std::vector<std::vector<std::vector<Supervised>>> supervised(train_set.images.size());
-    // The attention target of image i's boxes over the grid cells, [N], summing to 1 (or 0).
-    auto target_over_cells = [&](size_t i, const std::vector<cv::Rect>& boxes) {
-      const cv::Mat t = fusion::attention_target(
-          fusion::cell_coverage(grid, sizes[i], model->config().image, boxes), o.target_power);
-      return torch::from_blob(const_cast<float*>(t.ptr<float>()), {static_cast<int64_t>(t.total())},
-                              torch::kFloat32)
-          .clone();
-    };
-    auto target_of = [](std::vector<std::vector<cv::Rect>>& seen,
-                        const std::vector<cv::Rect>& boxes) -> int64_t {
-      for (size_t k = 0; k < seen.size(); ++k)
-        if (seen[k] == boxes)
-          return static_cast<int64_t>(k);
-      seen.push_back(boxes);
-      return static_cast<int64_t>(seen.size() - 1);
-    };
-    // Every caption and question of an image goes into the same step, so the step encodes each
-    // image once. An epoch shuffles the images (the order depends only on seed and epoch) and
-    // cuts them into steps of at least batch_size sequences.
-    std::vector<std::vector<text::Sequence>> per_image(train_set.images.size());
-    std::vector<std::vector<text::Sequence>> per_image_mirrored(
-        any_mirrored ? train_set.images.size() : 0);
+    const std::vector<View> views = open_views(o, train_set, *model, backbone_name);
+    const bool any_mirrored = std::any_of(views.begin(), views.end(),
+                                          [](const View& v) { return v.cache->info().mirrored; });
+    const auto dev_cache = open_dev_cache(o, backbone_name);
+    const std::vector<PreparedImage> prepared =
+        prepare_images(o, train_set, *model, cached, any_mirrored);
     size_t sequences = 0;
-    for (size_t i = 0; i < train_set.images.size(); ++i) {
-      const auto& img = train_set.images[i];
-      std::vector<std::vector<cv::Rect>> seen;
-      if (o.captions)
-        for (const auto& c : img.captions) {
-          const auto words = text::tokenize(c.text);
-          if (o.max_caption_words > 0 && words.size() > static_cast<size_t>(o.max_caption_words))
-            continue;
-          per_image[i].push_back(text::caption_sequence(vocab, words));
-          if (any_mirrored)
-            per_image_mirrored[i].push_back(text::caption_sequence(vocab, mirrored_words(words)));
-          supervised[i].emplace_back();
-          if (supervise && c.word_boxes.size() == words.size())
-            for (size_t w = 0; w < words.size(); ++w)
-              if (c.word_boxes[w])
-                supervised[i].back().push_back(
-                    {static_cast<int64_t>(per_image[i].back().prefix_len + w - 1),
-                     target_of(seen, {*c.word_boxes[w]})});
-        }
-      if (o.questions)
-        for (const auto& q : img.questions) {
-          const auto question = text::tokenize(q.question);
-          const auto answer = text::tokenize(q.answer);
-          per_image[i].push_back(text::qa_sequence(vocab, question, answer));
-          if (any_mirrored)
-            per_image_mirrored[i].push_back(
-                text::qa_sequence(vocab, mirrored_words(question), mirrored_words(answer)));
-          supervised[i].emplace_back();
-          if (supervise && o.supervise_mentions) {
-            const auto positions =
-                mention_positions(question, q.mentions, model->config().decoder == "lstm");
-            for (size_t k = 0; k < positions.size(); ++k) {
-              if (positions[k] < 0)
-                throw Error(ErrorCode::kInvalidArgument,
-                            "question " + std::to_string(q.question_id) + " of '" + train_root +
-                                "': its mention \"" + q.mentions[k].first + "\" is not in \"" +
-                                q.question + "\" (after the mentions before it)");
-              supervised[i].back().push_back(
-                  {positions[k], target_of(seen, {q.mentions[k].second})});
-            }
-          }
-          const bool pair = o.pair_heads && q.family == "relation" && q.boxes.size() == 2;
-          const bool hop = o.reference_first && !q.reference_boxes.empty();
-          const std::vector<cv::Rect> boxes =
-              o.count_centres && q.family == "count" ? centre_points(q.boxes) : q.boxes;
-          if (supervise && !boxes.empty())
-            for (size_t w = 0; w < answer.size(); ++w) {
-              const auto position = static_cast<int64_t>(per_image[i].back().prefix_len + w - 1);
-              if (pair)
-                supervised[i].back().push_back({position, target_of(seen, {q.boxes[0]}),
-                                                target_of(seen, {q.boxes[1]}), false});
-              else if (hop)
-                supervised[i].back().push_back(
-                    {position, target_of(seen, q.reference_boxes), target_of(seen, q.boxes), true});
-              else
-                supervised[i].back().push_back({position, target_of(seen, boxes)});
-            }
-        }
-      if (ground) {
-        // Word grounding targets: each boxed word of the captions, with the union of its boxes.
-        std::map<int64_t, std::vector<cv::Rect>> boxes_of;
-        for (const auto& c : img.captions) {
-          const auto words = text::tokenize(c.text);
-          if (c.word_boxes.size() != words.size())
-            continue;
-          for (size_t w = 0; w < words.size(); ++w) {
-            const int64_t id = vocab.id(words[w]);
-            if (!c.word_boxes[w] || id == text::kUnk)
-              continue;
-            auto& boxes = boxes_of[id];
-            if (std::find(boxes.begin(), boxes.end(), *c.word_boxes[w]) == boxes.end())
-              boxes.push_back(*c.word_boxes[w]);
-          }
-        }
-        for (const auto& [id, boxes] : boxes_of) {
-          auto row = target_over_cells(i, boxes);
-          if (row.sum().item<double>() <= 0)
-            continue;
-          grounding_words[i].push_back(id);
-          grounding_rows[i].push_back(row);
-        }
-        grounded_images += grounding_words[i].empty() ? 0 : 1;
-      }
-      if (!seen.empty()) {
-        std::vector<torch::Tensor> rows;
-        for (const auto& boxes : seen) {
-          rows.push_back(target_over_cells(i, boxes));
-          single_object[i].push_back(boxes.size() == 1);
-        }
-        targets[i] = torch::stack(rows);  // [K, N]
-      }
-      sequences += per_image[i].size();
+    std::vector<size_t> image_sequences(prepared.size());
+    for (size_t i = 0; i < prepared.size(); ++i) {
+      image_sequences[i] = prepared[i].sequences.size();
+      sequences += image_sequences[i];
     }
     if (sequences == 0)
       throw Error(ErrorCode::kInvalidArgument, "'" + o.train_dir + "' has nothing to train on");
-    std::vector<size_t> image_tokens(per_image.size(), 0);  // the work of an image's sequences
-    for (size_t i = 0; i < per_image.size(); ++i)
-      for (const auto& seq : per_image[i])
-        image_tokens[i] += seq.tokens.size();
-    if (ground && grounded_images == 0)
-      throw Error(ErrorCode::kInvalidArgument,
-                  "--grounding needs captions whose words carry object boxes (as glimpse world "
-                  "exports them); '" +
-                      train_root + "' has none");
-    std::vector<size_t> image_sequences(per_image.size());
-    for (size_t i = 0; i < per_image.size(); ++i)
-      image_sequences[i] = per_image[i].size();
+    const TrainingData training{train_set, prepared,
+                                *model,    train_root,
+                                cached,    cached ? cv::Size() : encoder_grid(*model, prepared)};
+    std::vector<std::unique_ptr<Objective>> objectives;
+    for (const auto& spec : objective_specs)
+      objectives.push_back(make_objective(spec));
+    for (auto& objective : objectives)
+      objective->prepare(training);
     auto epoch_steps = [&](int epoch) {
       return train::epoch_steps(image_sequences, o.batch_size, o.seed, epoch);
     };
@@ -526,33 +352,37 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     for (int e = 0; e < o.epochs; ++e)
       total_steps += static_cast<int64_t>(epoch_steps(e).size());
 
+    // The model's trainable tensors, then the objectives' own (a probe).
     std::vector<torch::Tensor> params;
     for (auto& p : net.parameters())
       if (p.requires_grad())
         params.push_back(p);
-    // The grounding probe: one vector per word over the encoder's channels, [V, C].
-    torch::Tensor probe;
-    if (ground) {
-      probe = torch::randn({static_cast<int64_t>(vocab.size()), net.encoder->channels()}) /
-              std::sqrt(double(net.encoder->channels()));
-      if (!resume_from.empty())
-        torch::load(probe, resume_from + "/grounding.pt");
-      probe.set_requires_grad(true);
-      params.push_back(probe);
+    const std::vector<torch::Tensor> net_params = params;
+    for (auto& objective : objectives) {
+      auto own = objective->parameters(*model);
+      if (!own.empty() && !resume_from.empty())
+        objective->load(resume_from);
+      for (auto& t : own) {
+        t.set_requires_grad(true);
+        params.push_back(t);
+      }
     }
-    const std::vector<torch::Tensor> net_params(
-        params.begin(), params.begin() + (ground ? params.size() - 1 : params.size()));
     torch::optim::Adam opt(params, torch::optim::AdamOptions(o.lr));
     // Data parallelism: every step's decoder work cut into this many parts, run at once.
     const int shards = o.data_parallel > 0 ? o.data_parallel : torch::get_num_threads();
     if (!resume_from.empty())
       restore_optimizer_and_rng(resume_from, opt);
+    auto save = [&](const Position& p) {
+      save_checkpoint(ckpt_dir, *model, opt, p, elapsed(), [&](const std::string& dir) {
+        for (const auto& objective : objectives)
+          objective->save(dir);
+      });
+    };
 
     std::ofstream log(log_path, std::ios::app);
     TrainReport report;
     report.best_epoch = pos.best_epoch;
     int64_t run_steps = 0;
-    const bool lstm = model->config().decoder == "lstm";
     auto last = std::chrono::steady_clock::now();
     double step_seconds = 0;
     for (int epoch = pos.epoch; epoch < o.epochs; ++epoch) {
@@ -566,61 +396,44 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         size_t step_sequences = 0;
         std::vector<size_t> step_tokens;
         for (size_t i : step_images) {
-          step_sequences += per_image[i].size();
-          step_tokens.push_back(image_tokens[i]);
+          step_sequences += prepared[i].sequences.size();
+          step_tokens.push_back(prepared[i].tokens);
         }
         const size_t parts = std::min(static_cast<size_t>(shards), step_images.size());
         const auto part_of = step_parts(step_tokens, parts);
         std::vector<Shard> shard(parts);
         std::vector<cv::Mat> batch_images;
         std::vector<torch::Tensor> batch_features;
-        std::vector<int64_t> ground_image, ground_word;
-        std::vector<torch::Tensor> ground_target;
+        for (auto& objective : objectives)
+          objective->begin_step(parts);
         for (size_t j = 0; j < step_images.size(); ++j) {
           const size_t i = step_images[j];
           Shard& s = shard[part_of[j]];
           if (s.images == 0)
             s.first = static_cast<int64_t>(j);
-          for (size_t g = 0; ground && g < grounding_words[i].size(); ++g) {
-            ground_image.push_back(static_cast<int64_t>(j));
-            ground_word.push_back(grounding_words[i][g]);
-            ground_target.push_back(grounding_rows[i][g]);
-          }
           bool mirrored = false;
           if (cached) {
             const size_t v = mix(mix(o.seed, static_cast<uint64_t>(epoch)), i) % views.size();
             batch_features.push_back(views[v].cache->get(views[v].rows[i]));
             mirrored = views[v].cache->info().mirrored;
           } else {
-            batch_images.push_back(images[i]);
+            batch_images.push_back(prepared[i].image);
           }
-          const auto& sequences_of = mirrored ? per_image_mirrored[i] : per_image[i];
-          for (size_t q = 0; q < sequences_of.size(); ++q) {
-            for (const auto& t : supervised[i][q]) {
-              s.sup_row.push_back(static_cast<int64_t>(s.seqs.size()));
-              s.sup_pos.push_back(t.position);
-              if (t.second < 0) {
-                s.sup_target.push_back({targets[i][t.first], torch::Tensor(), false});
-                s.sup_each.push_back(o.supervise_each_head &&
-                                     (!o.heads_may_split || single_object[i][t.first]));
-              } else {
-                s.sup_target.push_back({targets[i][t.first], targets[i][t.second], t.by_layer});
-                s.sup_each.push_back(1);  // the parts only mean something head by head
-              }
-            }
-            s.seqs.push_back(sequences_of[q]);
+          for (auto& objective : objectives)
+            objective->add_image(part_of[j], i, j, static_cast<int64_t>(s.seqs.size()));
+          for (const auto& seq : mirrored ? prepared[i].mirrored : prepared[i].sequences) {
+            s.seqs.push_back(seq);
             s.image_index.push_back(s.images);
           }
           ++s.images;
         }
         // Each loss is a mean over the whole step (of target words, supervised positions,
         // sequences), so a part's share of it is weighted by its share of what is averaged.
-        double words = 0, positions = 0;
+        double words = 0;
         for (auto& s : shard) {
           s.batch = text::collate(s.seqs);
           s.words = s.batch.loss_mask.sum().item<double>();
           words += s.words;
-          positions += static_cast<double>(s.sup_row.size());
         }
         net.train();
         torch::Tensor features;  // [I, N, C]
@@ -650,21 +463,21 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
             f = f.detach().requires_grad_(true);
           const auto out = net.decoder->forward(f, torch::tensor(s.image_index, torch::kLong),
                                                 grid_of, s.batch.input);
-          auto loss = text::masked_cross_entropy(out.logits, s.batch.target, s.batch.loss_mask) *
-                      (s.words / words);
-          if (lstm && o.doubly_stochastic > 0)
-            loss = loss + o.doubly_stochastic *
-                              text::doubly_stochastic_penalty(out.attention[0], s.batch.loss_mask) /
-                              static_cast<double>(out.attention[0].size(-1)) *
-                              (static_cast<double>(s.seqs.size()) / step_sequences);
-          if (supervise && !s.sup_row.empty())
-            loss = loss + o.attention_supervision *
-                              attention_supervision_loss(
-                                  out.attention, torch::tensor(s.sup_row, torch::kLong),
-                                  torch::tensor(s.sup_pos, torch::kLong),
-                                  head_targets(s.sup_target, out.attention),
-                                  torch::tensor(s.sup_each, torch::kLong).to(torch::kBool)) *
-                              (static_cast<double>(s.sup_row.size()) / positions);
+          const PartOutput po{out,
+                              s.batch,
+                              static_cast<size_t>(part),
+                              s.words,
+                              words,
+                              static_cast<double>(s.seqs.size()),
+                              static_cast<double>(step_sequences)};
+          torch::Tensor loss;
+          for (const auto& objective : objectives) {
+            const auto term = objective->part_loss(po);
+            if (term.defined())
+              loss = loss.defined() ? loss + term : term;
+          }
+          if (!loss.defined())
+            loss = out.logits.sum() * 0.0;  // no objective reads this part
           auto inputs = net_params;
           if (encoder_learns)
             inputs.push_back(f);
@@ -676,7 +489,8 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         double step_loss = 0;
         for (double l : shard_loss)
           step_loss += l;
-        // The encoder (and the grounding probe) from the parts' feature gradients.
+        // The encoder (and the objectives' own tensors) from the parts' feature gradients and
+        // the terms on the whole step.
         std::vector<torch::Tensor> roots, root_grads;
         if (encoder_learns) {
           std::vector<torch::Tensor> pieces;
@@ -689,16 +503,13 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           roots.push_back(features);
           root_grads.push_back(torch::cat(pieces));
         }
-        if (ground && !ground_word.empty()) {
-          const auto f = features.index_select(0, torch::tensor(ground_image, torch::kLong));
-          const auto w = probe.index_select(0, torch::tensor(ground_word, torch::kLong));  // [P, C]
-          const auto scores = torch::bmm(f, w.unsqueeze(2)).squeeze(2);                    // [P, N]
-          const auto grounding_loss =
-              o.grounding *
-              -(torch::stack(ground_target) * torch::log_softmax(scores, 1)).sum(1).mean();
-          step_loss += grounding_loss.item<double>();
-          roots.push_back(grounding_loss);
-          root_grads.push_back(torch::ones_like(grounding_loss));
+        for (auto& objective : objectives) {
+          const auto term = objective->step_loss(features);
+          if (!term.defined())
+            continue;
+          step_loss += term.item<double>();
+          roots.push_back(term);
+          root_grads.push_back(torch::ones_like(term));
         }
         if (!roots.empty())
           torch::autograd::backward(roots, root_grads);
@@ -755,7 +566,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           on_progress(p);
         const bool stop = o.stop_after_steps > 0 && run_steps >= o.stop_after_steps;
         if (stop || (o.checkpoint_every > 0 && pos.global_step % o.checkpoint_every == 0))
-          save_checkpoint(ckpt_dir, *model, opt, pos, elapsed(), probe);
+          save(pos);
         if (stop) {
           report.steps = pos.global_step;
           report.epochs_done = epoch;
@@ -798,7 +609,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         on_epoch(epoch + 1, ev, better);
       pos.epoch = epoch + 1;
       pos.step_in_epoch = 0;
-      save_checkpoint(ckpt_dir, *model, opt, pos, elapsed(), probe);
+      save(pos);
       report.epochs_done = epoch + 1;
     }
     report.steps = pos.global_step;

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
 
 #include "glimpse/fusion/caption_model.h"
@@ -26,11 +27,11 @@ struct Position {
   double seconds = 0;  // training time of the runs before this one
 };
 
-// Writes step-<global_step>/ under `dir`, makes it LATEST and removes the one before. `probe`
-// may be undefined.
+// Writes step-<global_step>/ under `dir` (and whatever `save_more` writes into that folder), makes
+// it LATEST and removes the one before.
 void save_checkpoint(const std::string& dir, const fusion::CaptionModel& model,
                      torch::optim::Optimizer& opt, const Position& p, double elapsed,
-                     const torch::Tensor& probe);
+                     const std::function<void(const std::string&)>& save_more);
 
 // The folder of the latest checkpoint under `dir`, or "" when there is none.
 std::string latest_checkpoint(const std::string& dir);
