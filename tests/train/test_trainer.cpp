@@ -671,6 +671,22 @@ TEST(Train, ResumeRefusesWhatItCannotContinue) {
                                    ".ckpt' was made with target_power = 1.0, not 2.0; resume "
                                    "with the same options");
   o.target_power = 1.0;
+  // Every option that shapes the loss is compared, the weights of its terms included.
+  o.doubly_stochastic = 0.5;
+  r = train(o, tiny_model());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "--resume: the checkpoint in '" + d.file("m.safetensors") +
+                                   ".ckpt' was made with doubly_stochastic = 1.0, not 0.5; "
+                                   "resume with the same options");
+  o.doubly_stochastic = 1.0;
+  o.clip = 1.0;
+  r = train(o, tiny_model());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("was made with clip = 5.0, not 1.0"), std::string::npos);
+  o.clip = 5.0;
+  // What may change: where it writes, how often it checkpoints.
+  o.checkpoint_every = 7;
+  o.log = d.file("other.log.jsonl");
   EXPECT_TRUE(train(o, tiny_model()));
 }
 

@@ -83,6 +83,8 @@ Position read_position(const std::string& checkpoint) {
 void check_same_run(const json& was, const json& now, const json& defaults,
                     const std::string& dir) {
   for (auto it = now.begin(); it != now.end(); ++it) {
+    if (!was.contains(it.key()) && !defaults.contains(it.key()))
+      continue;  // not recorded by the version that wrote the checkpoint
     const json before = was.contains(it.key()) ? was[it.key()] : defaults[it.key()];
     if (before != it.value())
       throw Error(ErrorCode::kInvalidArgument, "--resume: the checkpoint in '" + dir +

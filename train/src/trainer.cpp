@@ -54,19 +54,33 @@ struct Shard {
   double words = 0;  // target words
 };
 
+// Every option of a run that shapes what it trains, as its checkpoints record it: resuming
+// refuses a change to any of them. Only these may change between a run and its resumption: out,
+// checkpoint_dir, log, checkpoint_every, stop_after_steps, command and backbone_weights (the
+// backbone is in the checkpoint). data_parallel is recorded resolved (0: the thread count).
 json run_options(const TrainOptions& o) {
-  return json{{"epochs", o.epochs},
+  return json{{"train_dir", o.train_dir},
+              {"flickr8k_dir", o.flickr8k_dir},
+              {"train_split", o.train_split},
+              {"max_train_images", o.max_train_images},
+              {"dev_dir", o.dev_dir},
+              {"dev_split", o.dev_split},
+              {"features", o.features},
+              {"dev_features", o.dev_features},
+              {"captions", o.captions},
+              {"questions", o.questions},
+              {"max_caption_words", o.max_caption_words},
+              {"min_count", o.min_count},
+              {"epochs", o.epochs},
               {"batch_size", o.batch_size},
               {"lr", o.lr},
               {"warmup_steps", o.warmup_steps},
+              {"clip", o.clip},
               {"seed", o.seed},
-              {"max_train_images", o.max_train_images},
-              {"captions", o.captions},
-              {"questions", o.questions},
-              {"train_dir", o.train_dir},
-              {"flickr8k_dir", o.flickr8k_dir},
-              {"features", o.features},
-              {"max_caption_words", o.max_caption_words},
+              {"data_parallel", o.data_parallel > 0 ? o.data_parallel : torch::get_num_threads()},
+              {"eval_images", o.eval_images},
+              {"doubly_stochastic", o.doubly_stochastic},
+              {"attention_supervision", o.attention_supervision},
               {"grounding", o.grounding},
               {"target_power", o.target_power},
               {"supervise_each_head", o.supervise_each_head},
@@ -74,8 +88,37 @@ json run_options(const TrainOptions& o) {
               {"pair_heads", o.pair_heads},
               {"reference_first", o.reference_first},
               {"supervise_mentions", o.supervise_mentions},
-              {"count_centres", o.count_centres},
-              {"train_split", o.train_split}};
+              {"count_centres", o.count_centres}};
+}
+
+// The options the checkpoints of earlier versions recorded: one missing from such a checkpoint
+// was made with its default (the checkpoint predates it). Any other option a checkpoint lacks
+// was not recorded then, and is taken as unchanged.
+json recorded_defaults() {
+  json all = run_options(TrainOptions{}), out = json::object();
+  for (const char* key : {"epochs",
+                          "batch_size",
+                          "lr",
+                          "warmup_steps",
+                          "seed",
+                          "max_train_images",
+                          "captions",
+                          "questions",
+                          "train_dir",
+                          "flickr8k_dir",
+                          "features",
+                          "max_caption_words",
+                          "grounding",
+                          "target_power",
+                          "supervise_each_head",
+                          "heads_may_split",
+                          "pair_heads",
+                          "reference_first",
+                          "supervise_mentions",
+                          "count_centres",
+                          "train_split"})
+    out[key] = all[key];
+  return out;
 }
 
 data::Dataset load_split(const TrainOptions& o, const std::string& dir, const std::string& split) {
@@ -278,7 +321,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       const json now = pos.run;
       pos = read_position(resume_from);
       // A checkpoint written before an option existed was made with that option's default.
-      check_same_run(pos.run, now, run_options(TrainOptions{}), ckpt_dir);
+      check_same_run(pos.run, now, recorded_defaults(), ckpt_dir);
       pos.run = now;
     } else {
       std::vector<std::vector<std::string>> sentences;
@@ -599,6 +642,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
                             {"dev_cider_d", ev.cider_d},
                             {"dev_vqa_accuracy", ev.vqa_accuracy}});
         model->set_training_fact("command", o.command);
+        model->set_training_fact("options", pos.run.dump());
         model->set_training_fact("epoch",
                                  std::to_string(epoch + 1) + " of " + std::to_string(o.epochs));
         model->set_training_fact("seconds",

@@ -40,9 +40,10 @@ std::string latest_checkpoint(const std::string& dir);
 // options of the run that wrote it.
 Position read_position(const std::string& checkpoint);
 
-// Refuses to resume when an option of `now` differs from the one the checkpoint was made with
-// (an option the checkpoint predates counts with its value in `defaults`), naming it and both
-// values.
+// Refuses to resume when an option of `now` differs from the one the checkpoint was made with,
+// naming it and both values. An option the checkpoint lacks counts with its value in `defaults`
+// when it is there (the checkpoint predates the option), and is skipped when not (the version
+// that wrote the checkpoint did not record it).
 void check_same_run(const nlohmann::json& was, const nlohmann::json& now,
                     const nlohmann::json& defaults, const std::string& dir);
 
