@@ -23,6 +23,7 @@
 #include "glimpse/text/vqa_accuracy.h"
 #include "glimpse/train/checkpoint.h"
 #include "glimpse/train/objective.h"
+#include "glimpse/train/parallel_step.h"
 #include "glimpse/train/step_plan.h"
 #include "glimpse/vision/image_decode.h"
 #include "glimpse/vision/imagenet.h"
@@ -44,15 +45,6 @@ double learning_rate(const TrainOptions& o, int64_t step, int64_t total) {
 }
 
 namespace {
-
-// One part of a step (data parallelism): its images are the step's [first, first + images).
-struct Shard {
-  int64_t first = 0, images = 0;
-  std::vector<text::Sequence> seqs;
-  std::vector<int64_t> image_index;  // per sequence, within the part
-  text::SequenceBatch batch;
-  double words = 0;  // target words
-};
 
 // Every option of a run that shapes what it trains, as its checkpoints record it: resuming
 // refuses a change to any of them. Only these may change between a run and its resumption: out,
@@ -162,18 +154,13 @@ std::vector<ObjectiveSpec> objectives_from_options(const TrainOptions& o,
   return specs;
 }
 
-// A feature cache as a view of the training split: plain or mirrored.
-struct View {
-  std::shared_ptr<data::FeatureCache> cache;
-  std::vector<size_t> rows;  // per training image
-};
-
-std::vector<View> open_views(const TrainOptions& o, const data::Dataset& set,
-                             const fusion::CaptionModel& model, const std::string& backbone) {
-  std::vector<View> views;
+std::vector<FeatureView> open_views(const TrainOptions& o, const data::Dataset& set,
+                                    const fusion::CaptionModel& model,
+                                    const std::string& backbone) {
+  std::vector<FeatureView> views;
   const int64_t channels = model.net().encoder->channels();
   for (const auto& path : o.features) {
-    View v;
+    FeatureView v;
     v.cache = data::FeatureCache::open(path).take();
     const auto& info = v.cache->info();
     if (info.backbone != backbone || info.channels != channels)
@@ -366,9 +353,9 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     const std::string backbone_name = vision::MobileNetV2::features_name(
         model->config().mobilenet_output_stride, model->config().image.width,
         model->config().image.height);
-    const std::vector<View> views = open_views(o, train_set, *model, backbone_name);
-    const bool any_mirrored = std::any_of(views.begin(), views.end(),
-                                          [](const View& v) { return v.cache->info().mirrored; });
+    const std::vector<FeatureView> views = open_views(o, train_set, *model, backbone_name);
+    const bool any_mirrored = std::any_of(
+        views.begin(), views.end(), [](const FeatureView& v) { return v.cache->info().mirrored; });
     const auto dev_cache = open_dev_cache(o, backbone_name);
     const std::vector<PreparedImage> prepared =
         prepare_images(o, train_set, *model, cached, any_mirrored);
@@ -422,6 +409,9 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       });
     };
 
+    ParallelStep stepper(*model, objectives, net_params, shards);
+    const StepSource source{prepared, views, o.seed};
+
     std::ofstream log(log_path, std::ios::app);
     TrainReport report;
     report.best_epoch = pos.best_epoch;
@@ -435,141 +425,11 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
            ++step) {
         const auto step_start = std::chrono::steady_clock::now();
         const auto& step_images = steps[static_cast<size_t>(step)];
-        // The step's images cut into parts of about equal numbers of tokens, one per shard.
         size_t step_sequences = 0;
-        std::vector<size_t> step_tokens;
-        for (size_t i : step_images) {
+        for (size_t i : step_images)
           step_sequences += prepared[i].sequences.size();
-          step_tokens.push_back(prepared[i].tokens);
-        }
-        const size_t parts = std::min(static_cast<size_t>(shards), step_images.size());
-        const auto part_of = step_parts(step_tokens, parts);
-        std::vector<Shard> shard(parts);
-        std::vector<cv::Mat> batch_images;
-        std::vector<torch::Tensor> batch_features;
-        for (auto& objective : objectives)
-          objective->begin_step(parts);
-        for (size_t j = 0; j < step_images.size(); ++j) {
-          const size_t i = step_images[j];
-          Shard& s = shard[part_of[j]];
-          if (s.images == 0)
-            s.first = static_cast<int64_t>(j);
-          bool mirrored = false;
-          if (cached) {
-            const size_t v = mix(mix(o.seed, static_cast<uint64_t>(epoch)), i) % views.size();
-            batch_features.push_back(views[v].cache->get(views[v].rows[i]));
-            mirrored = views[v].cache->info().mirrored;
-          } else {
-            batch_images.push_back(prepared[i].image);
-          }
-          for (auto& objective : objectives)
-            objective->add_image(part_of[j], i, j, static_cast<int64_t>(s.seqs.size()));
-          for (const auto& seq : mirrored ? prepared[i].mirrored : prepared[i].sequences) {
-            s.seqs.push_back(seq);
-            s.image_index.push_back(s.images);
-          }
-          ++s.images;
-        }
-        // Each loss is a mean over the whole step (of target words, supervised positions,
-        // sequences), so a part's share of it is weighted by its share of what is averaged.
-        double words = 0;
-        for (auto& s : shard) {
-          s.batch = text::collate(s.seqs);
-          s.words = s.batch.loss_mask.sum().item<double>();
-          words += s.words;
-        }
-        net.train();
-        torch::Tensor features;  // [I, N, C]
-        text::AttentionContext grid_of;
-        if (cached) {
-          features = torch::stack(batch_features);
-          grid_of.grid_h = views[0].cache->info().grid_h;
-          grid_of.grid_w = views[0].cache->info().grid_w;
-        } else {
-          const auto g = net.encode(vision::to_batch(batch_images, model->config().image));
-          features = g.features;
-          grid_of.grid_h = g.grid_h;
-          grid_of.grid_w = g.grid_w;
-        }
-        // The decoder runs on each part at once, from its images' features cut off the
-        // encoder's graph; the encoder's gradient is then taken once, from theirs.
-        const bool encoder_learns = features.requires_grad();
-        std::vector<std::vector<torch::Tensor>> shard_grads(parts);
-        std::vector<double> shard_loss(parts, 0.0);
-        core::run_parallel(static_cast<int>(parts), [&](int part) {
-          Shard& s = shard[static_cast<size_t>(part)];
-          // Dropout draws from (seed, step, part): the same masks whichever thread runs first.
-          core::ThreadGenerator rng(mix(mix(o.seed, static_cast<uint64_t>(pos.global_step)),
-                                        static_cast<uint64_t>(part)));
-          auto f = features.narrow(0, s.first, s.images);
-          if (encoder_learns)
-            f = f.detach().requires_grad_(true);
-          const auto out = net.decoder->forward(f, torch::tensor(s.image_index, torch::kLong),
-                                                grid_of, s.batch.input);
-          const PartOutput po{out,
-                              s.batch,
-                              static_cast<size_t>(part),
-                              s.words,
-                              words,
-                              static_cast<double>(s.seqs.size()),
-                              static_cast<double>(step_sequences)};
-          torch::Tensor loss;
-          for (const auto& objective : objectives) {
-            const auto term = objective->part_loss(po);
-            if (term.defined())
-              loss = loss.defined() ? loss + term : term;
-          }
-          if (!loss.defined())
-            loss = out.logits.sum() * 0.0;  // no objective reads this part
-          auto inputs = net_params;
-          if (encoder_learns)
-            inputs.push_back(f);
-          shard_grads[static_cast<size_t>(part)] =
-              torch::autograd::grad({loss}, inputs, {}, false, false, /*allow_unused=*/true);
-          shard_loss[static_cast<size_t>(part)] = loss.item<double>();
-        });
         opt.zero_grad();
-        double step_loss = 0;
-        for (double l : shard_loss)
-          step_loss += l;
-        // The encoder (and the objectives' own tensors) from the parts' feature gradients and
-        // the terms on the whole step.
-        std::vector<torch::Tensor> roots, root_grads;
-        if (encoder_learns) {
-          std::vector<torch::Tensor> pieces;
-          for (size_t part = 0; part < parts; ++part) {
-            const auto& g = shard_grads[part].back();
-            pieces.push_back(g.defined() ? g
-                                         : torch::zeros_like(features.narrow(0, shard[part].first,
-                                                                             shard[part].images)));
-          }
-          roots.push_back(features);
-          root_grads.push_back(torch::cat(pieces));
-        }
-        for (auto& objective : objectives) {
-          const auto term = objective->step_loss(features);
-          if (!term.defined())
-            continue;
-          step_loss += term.item<double>();
-          roots.push_back(term);
-          root_grads.push_back(torch::ones_like(term));
-        }
-        if (!roots.empty())
-          torch::autograd::backward(roots, root_grads);
-        // The decoder's gradient: the parts' summed in their order.
-        for (size_t j = 0; j < net_params.size(); ++j) {
-          torch::Tensor sum;
-          for (const auto& g : shard_grads)
-            if (g[j].defined())
-              sum = sum.defined() ? sum + g[j] : g[j];
-          if (!sum.defined())
-            continue;
-          auto& grad = net_params[j].mutable_grad();
-          if (grad.defined())
-            grad.add_(sum);
-          else
-            grad = sum.clone();  // not a view: zero_grad detaches it in place
-        }
+        const double step_loss = stepper.run(source, step_images, epoch, pos.global_step);
         if (o.clip > 0)
           torch::nn::utils::clip_grad_norm_(params, o.clip);
         const double lr = learning_rate(o, pos.global_step, total_steps);
