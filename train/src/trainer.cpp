@@ -246,6 +246,72 @@ cv::Size encoder_grid(fusion::CaptionModel& model, const std::vector<PreparedIma
   return cv::Size(static_cast<int>(g.grid_w), static_cast<int>(g.grid_h));
 }
 
+// A model of `config` with a vocabulary from the training data, its encoder starting from the
+// backbone's ImageNet weights when it is a MobileNetV2 (their notice goes into the model).
+std::shared_ptr<fusion::CaptionModel> new_model(const TrainOptions& o, fusion::ModelConfig config,
+                                                const data::Dataset& train_set,
+                                                const std::string& train_root) {
+  std::vector<std::vector<std::string>> sentences;
+  for (const auto& img : train_set.images) {
+    if (o.captions)
+      for (const auto& c : img.captions)
+        sentences.push_back(text::tokenize(c.text));
+    if (o.questions)
+      for (const auto& q : img.questions) {
+        sentences.push_back(text::tokenize(q.question));
+        sentences.push_back(text::tokenize(q.answer));
+      }
+  }
+  config.vocabulary = text::Vocabulary::build(sentences, o.min_count).words();
+  config.training["data"] = train_root + " (" + o.train_split + ")";
+  std::optional<core::SafetensorsFile> backbone;
+  if (config.encoder == "mobilenet_v2") {
+    if (o.backbone_weights.empty())
+      throw Error(ErrorCode::kInvalidArgument,
+                  "a mobilenet_v2 encoder starts from ImageNet weights: give their file");
+    backbone = core::SafetensorsFile::open(o.backbone_weights).take();
+    config.image = vision::preprocess_from_metadata(*backbone).take();
+    const fs::path license = fs::path(o.backbone_weights).parent_path() / "LICENSE.mobilenet_v2";
+    config.notice =
+        "The image encoder's weights derive from Google's MobileNetV2 ImageNet weights "
+        "(mobilenet_v2_1.0_224), licensed under the Apache License, Version 2.0 "
+        "(http://www.apache.org/licenses/LICENSE-2.0); the decoder was trained by glimpse.";
+    if (fs::exists(license))
+      config.notice += "\n\n" + core::read_file(license.string());
+  }
+  torch::manual_seed(o.seed);
+  auto model = fusion::CaptionModel::create(config).take();
+  if (backbone) {
+    auto& mobilenet = dynamic_cast<vision::MobileNetV2&>(*model->net().encoder);
+    if (auto st = mobilenet.load(*backbone); !st)
+      throw Error(st.error().code, "'" + o.backbone_weights + "': " + st.error().message);
+  }
+  return model;
+}
+
+// The checks of the options that need no data: each a message saying what to give instead.
+void check_options(const TrainOptions& o, const fusion::ModelConfig& config) {
+  if (o.epochs < 1 || o.batch_size < 1 || !(o.lr > 0))
+    throw Error(ErrorCode::kInvalidArgument, "--epochs, --batch-size and --lr must be positive");
+  if (!o.captions && !o.questions)
+    throw Error(ErrorCode::kInvalidArgument, "train on captions, questions or both");
+  if (o.train_dir.empty() == o.flickr8k_dir.empty())
+    throw Error(ErrorCode::kInvalidArgument,
+                "give one training set: a glimpse world folder (--data) or a Flickr8k folder "
+                "(--flickr8k)");
+  const bool cached = !o.features.empty();
+  if (cached && config.encoder != "mobilenet_v2")
+    throw Error(ErrorCode::kInvalidArgument,
+                "feature caches are MobileNetV2 features: train them with --encoder mobilenet_v2");
+  if (cached && config.mobilenet_trainable_from < vision::MobileNetV2::kBlocks)
+    throw Error(ErrorCode::kInvalidArgument,
+                "feature caches hold a frozen backbone's output: they cannot train its blocks "
+                "(fine-tune from the images, without --features)");
+  if (!o.dev_features.empty() && !cached)
+    throw Error(ErrorCode::kInvalidArgument,
+                "--dev-features goes with --features (the training split's caches)");
+}
+
 }  // namespace
 
 std::vector<std::string> mirrored_words(std::vector<std::string> words) {
@@ -261,20 +327,13 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
                           const std::function<void(const Progress&)>& on_progress,
                           const std::function<void(int, const EvalReport&, bool)>& on_epoch) {
   return catch_as_result([&] {
-    if (o.epochs < 1 || o.batch_size < 1 || !(o.lr > 0))
-      throw Error(ErrorCode::kInvalidArgument, "--epochs, --batch-size and --lr must be positive");
-    if (!o.captions && !o.questions)
-      throw Error(ErrorCode::kInvalidArgument, "train on captions, questions or both");
+    check_options(o, config);
     const auto t0 = std::chrono::steady_clock::now();
     auto elapsed = [&] {  // seconds of this run
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     };
     const std::string ckpt_dir = o.checkpoint_dir.empty() ? o.out + ".ckpt" : o.checkpoint_dir;
     const std::string log_path = o.log.empty() ? o.out + ".log.jsonl" : o.log;
-    if (o.train_dir.empty() == o.flickr8k_dir.empty())
-      throw Error(ErrorCode::kInvalidArgument,
-                  "give one training set: a glimpse world folder (--data) or a Flickr8k folder "
-                  "(--flickr8k)");
     const std::string train_root = o.flickr8k_dir.empty() ? o.train_dir : o.flickr8k_dir;
     data::Dataset train_set = load_split(o, train_root, o.train_split);
     if (o.max_train_images > 0 && train_set.images.size() > static_cast<size_t>(o.max_train_images))
@@ -282,18 +341,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     const data::Dataset dev_set =
         load_split(o, o.dev_dir.empty() ? train_root : o.dev_dir, o.dev_split);
     const bool cached = !o.features.empty();
-    if (cached && config.encoder != "mobilenet_v2")
-      throw Error(ErrorCode::kInvalidArgument,
-                  "feature caches are MobileNetV2 features: train them with --encoder "
-                  "mobilenet_v2");
-    if (cached && config.mobilenet_trainable_from < vision::MobileNetV2::kBlocks)
-      throw Error(ErrorCode::kInvalidArgument,
-                  "feature caches hold a frozen backbone's output: they cannot train its blocks "
-                  "(fine-tune from the images, without --features)");
     const std::vector<ObjectiveSpec> objective_specs = objectives_from_options(o, config);
-    if (!o.dev_features.empty() && !cached)
-      throw Error(ErrorCode::kInvalidArgument,
-                  "--dev-features goes with --features (the training split's caches)");
 
     // The model: from the latest checkpoint, or new with a vocabulary from the training data.
     std::shared_ptr<fusion::CaptionModel> model;
@@ -311,42 +359,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       check_same_run(pos.run, now, recorded_defaults(), ckpt_dir);
       pos.run = now;
     } else {
-      std::vector<std::vector<std::string>> sentences;
-      for (const auto& img : train_set.images) {
-        if (o.captions)
-          for (const auto& c : img.captions)
-            sentences.push_back(text::tokenize(c.text));
-        if (o.questions)
-          for (const auto& q : img.questions) {
-            sentences.push_back(text::tokenize(q.question));
-            sentences.push_back(text::tokenize(q.answer));
-          }
-      }
-      config.vocabulary = text::Vocabulary::build(sentences, o.min_count).words();
-      config.training["data"] = train_root + " (" + o.train_split + ")";
-      std::optional<core::SafetensorsFile> backbone;
-      if (config.encoder == "mobilenet_v2") {
-        if (o.backbone_weights.empty())
-          throw Error(ErrorCode::kInvalidArgument,
-                      "a mobilenet_v2 encoder starts from ImageNet weights: give their file");
-        backbone = core::SafetensorsFile::open(o.backbone_weights).take();
-        config.image = vision::preprocess_from_metadata(*backbone).take();
-        const fs::path license =
-            fs::path(o.backbone_weights).parent_path() / "LICENSE.mobilenet_v2";
-        config.notice =
-            "The image encoder's weights derive from Google's MobileNetV2 ImageNet weights "
-            "(mobilenet_v2_1.0_224), licensed under the Apache License, Version 2.0 "
-            "(http://www.apache.org/licenses/LICENSE-2.0); the decoder was trained by glimpse.";
-        if (fs::exists(license))
-          config.notice += "\n\n" + core::read_file(license.string());
-      }
-      torch::manual_seed(o.seed);
-      model = fusion::CaptionModel::create(config).take();
-      if (backbone) {
-        auto& mobilenet = dynamic_cast<vision::MobileNetV2&>(*model->net().encoder);
-        if (auto st = mobilenet.load(*backbone); !st)
-          throw Error(st.error().code, "'" + o.backbone_weights + "': " + st.error().message);
-      }
+      model = new_model(o, config, train_set, train_root);
     }
     auto& net = model->net();
 
