@@ -312,6 +312,55 @@ void check_options(const TrainOptions& o, const fusion::ModelConfig& config) {
                 "--dev-features goes with --features (the training split's caches)");
 }
 
+// Clips the gradients' norm (clip > 0), sets the learning rate and takes an Adam step.
+void optimizer_step(torch::optim::Adam& opt, std::vector<torch::Tensor>& params, double clip,
+                    double lr) {
+  if (clip > 0)
+    torch::nn::utils::clip_grad_norm_(params, clip);
+  for (auto& group : opt.param_groups())
+    static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+  opt.step();
+}
+
+void log_step(std::ostream& log, const Progress& p) {
+  log << json{{"step", p.global_step},
+              {"epoch", p.epoch},
+              {"loss", p.loss},
+              {"lr", p.lr},
+              {"examples_per_second", p.examples_per_second}}
+             .dump()
+      << std::endl;  // flushed: the log is read while training runs
+}
+
+// The dev evaluation of an epoch's end, logged.
+EvalReport evaluate_epoch(fusion::CaptionModel& model, const data::Dataset& dev,
+                          const EvalOptions& eo, int epoch, std::ostream& log) {
+  model.net().eval();
+  const EvalReport ev = evaluate(model, dev, eo).take();
+  log << json{{"epoch", epoch + 1},        {"dev_bleu", ev.bleu},
+              {"dev_rouge_l", ev.rouge_l}, {"dev_bleu4", ev.bleu4()},
+              {"dev_cider_d", ev.cider_d}, {"dev_vqa_accuracy", ev.vqa_accuracy},
+              {"dev_images", ev.images}}
+             .dump()
+      << "\n";
+  log.flush();
+  return ev;
+}
+
+// Writes the model, the best so far, with its dev figures and how it was trained.
+void write_best(fusion::CaptionModel& model, const TrainOptions& o, const Position& pos, int epoch,
+                double seconds) {
+  const auto& ev = pos.best_report;
+  model.set_metrics({{"dev_bleu4", ev.bleu4()},
+                     {"dev_cider_d", ev.cider_d},
+                     {"dev_vqa_accuracy", ev.vqa_accuracy}});
+  model.set_training_fact("command", o.command);
+  model.set_training_fact("options", pos.run.dump());
+  model.set_training_fact("epoch", std::to_string(epoch + 1) + " of " + std::to_string(o.epochs));
+  model.set_training_fact("seconds", std::to_string(static_cast<int64_t>(seconds)));
+  model.save(o.out, /*fp16=*/true).throw_if_error();
+}
+
 }  // namespace
 
 std::vector<std::string> mirrored_words(std::vector<std::string> words) {
@@ -443,12 +492,8 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
           step_sequences += prepared[i].sequences.size();
         opt.zero_grad();
         const double step_loss = stepper.run(source, step_images, epoch, pos.global_step);
-        if (o.clip > 0)
-          torch::nn::utils::clip_grad_norm_(params, o.clip);
         const double lr = learning_rate(o, pos.global_step, total_steps);
-        for (auto& group : opt.param_groups())
-          static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-        opt.step();
+        optimizer_step(opt, params, o.clip, lr);
 
         ++pos.global_step;
         ++run_steps;
@@ -471,13 +516,7 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         p.lr = lr;
         p.examples_per_second = dt > 0 ? double(step_sequences) / dt : 0;
         p.eta_seconds = step_seconds * double(total_steps - pos.global_step);
-        log << json{{"step", p.global_step},
-                    {"epoch", p.epoch},
-                    {"loss", p.loss},
-                    {"lr", lr},
-                    {"examples_per_second", p.examples_per_second}}
-                   .dump()
-            << std::endl;  // flushed: the log is read while training runs
+        log_step(log, p);
         if (on_progress)
           on_progress(p);
         const bool stop = o.stop_after_steps > 0 && run_steps >= o.stop_after_steps;
@@ -492,35 +531,18 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
         }
       }
       // End of epoch: evaluate on dev, keep the best.
-      net.eval();
       EvalOptions eo;
       eo.max_images = o.eval_images;
       eo.features = dev_cache;
       eo.workers = shards;
-      const EvalReport ev = evaluate(*model, dev_set, eo).take();
-      log << json{{"epoch", epoch + 1},        {"dev_bleu", ev.bleu},
-                  {"dev_rouge_l", ev.rouge_l}, {"dev_bleu4", ev.bleu4()},
-                  {"dev_cider_d", ev.cider_d}, {"dev_vqa_accuracy", ev.vqa_accuracy},
-                  {"dev_images", ev.images}}
-                 .dump()
-          << "\n";
-      log.flush();
+      const EvalReport ev = evaluate_epoch(*model, dev_set, eo, epoch, log);
       const bool better = ev.selection() > pos.best;
       if (better) {
         pos.best = ev.selection();
         pos.best_epoch = epoch + 1;
         report.best = ev;
         pos.best_report = ev;
-        model->set_metrics({{"dev_bleu4", ev.bleu4()},
-                            {"dev_cider_d", ev.cider_d},
-                            {"dev_vqa_accuracy", ev.vqa_accuracy}});
-        model->set_training_fact("command", o.command);
-        model->set_training_fact("options", pos.run.dump());
-        model->set_training_fact("epoch",
-                                 std::to_string(epoch + 1) + " of " + std::to_string(o.epochs));
-        model->set_training_fact("seconds",
-                                 std::to_string(static_cast<int64_t>(pos.seconds + elapsed())));
-        model->save(o.out, /*fp16=*/true).throw_if_error();
+        write_best(*model, o, pos, epoch, pos.seconds + elapsed());
       }
       if (on_epoch)
         on_epoch(epoch + 1, ev, better);
