@@ -13,6 +13,7 @@
 #include "glimpse/text/vocabulary.h"
 #include "glimpse/train/trainer.h"
 #include "glimpse/vision/small_cnn.h"
+#include "model_flags.h"
 
 namespace glimpse::app {
 
@@ -28,8 +29,7 @@ struct CompareOptions {
   int eval_images = 300;
   std::string out_dir = "compare";
   std::string table;
-  int image_size = 128;
-  int grid = 16;
+  ModelShape shape{128, 16};
 };
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -66,34 +66,13 @@ void add_compare_command(CLI::App& app, CommonOptions& /*common*/, Action& actio
   cmd->add_option("--data", to.train_dir, "A folder in the layout glimpse world writes")
       ->required();
   cmd->add_option("--variants", o->variants, "Comma-separated attention variants");
-  cmd->add_option("--decoder", mo.decoder, "lstm or transformer")
-      ->check(CLI::IsMember({"lstm", "transformer"}));
   cmd->add_option("--train-images", to.max_train_images, "Train on the first N images (0 = all)")
       ->check(CLI::Range(0, 10'000'000));
   cmd->add_option("--epochs", to.epochs, "Epochs for every variant")->check(CLI::Range(1, 1000));
   cmd->add_option("--batch-size", to.batch_size, "Sequences per step")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--lr", to.lr, "Peak learning rate")->check(CLI::Range(1e-7, 1.0));
-  cmd->add_option("--image-size", o->image_size, "Images are resized to this square side")
-      ->check(CLI::Range(16, 1024));
-  cmd->add_option("--grid", o->grid, "Attention grid side")->check(CLI::Range(1, 64));
-  cmd->add_option("--cnn-width", mo.small_cnn.width, "Channels of the first CNN stage")
-      ->check(CLI::Range(1, 512));
-  cmd->add_option("--cnn-depth", mo.small_cnn.depth, "CNN stages")->check(CLI::Range(1, 8));
-  cmd->add_option("--cnn-context", mo.small_cnn.context,
-                  "dilated residual blocks after the last stage (dilations 1, 2, 4, 8), so each "
-                  "cell sees whole objects")
-      ->check(CLI::Range(0, 4));
-  cmd->add_option("--embed", mo.lstm.embed_dim, "lstm: word embedding size")
-      ->check(CLI::Range(4, 4096));
-  cmd->add_option("--attention-dim", mo.lstm.attention_dim, "lstm: attention size")
-      ->check(CLI::Range(4, 4096));
-  cmd->add_option(
-         "--hidden", mo.lstm.hidden_dim,
-         "lstm: hidden size (0 = the encoder's channel count, which dot and scaled-dot need)")
-      ->check(CLI::Range(0, 4096));
-  cmd->add_option("--d-model", mo.transformer.d_model, "transformer: width")
-      ->check(CLI::Range(8, 4096));
+  add_model_shape_flags(*cmd, mo, o->shape);
   cmd->add_option("--attention-supervision", to.attention_supervision,
                   "Attention supervision weight for every variant (0 = off)")
       ->check(CLI::Range(0.0, 100.0));
@@ -113,10 +92,7 @@ void add_compare_command(CLI::App& app, CommonOptions& /*common*/, Action& actio
         if (auto spec = fusion::parse_attention_spec(v); !spec)
           return report_error(spec.error().message);
         auto m = o->model;
-        m.image.width = m.image.height = o->image_size;
-        m.small_cnn.grid_h = m.small_cnn.grid_w = o->grid;
-        if (m.lstm.hidden_dim == 0)
-          m.lstm.hidden_dim = vision::SmallCnn(m.small_cnn).channels();
+        apply_model_shape(o->shape, m);
         if (m.decoder == "lstm")
           m.lstm.attention = v;
         else

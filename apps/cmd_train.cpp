@@ -8,6 +8,7 @@
 #include "common.h"
 #include "glimpse/fusion/attention.h"
 #include "glimpse/train/trainer.h"
+#include "model_flags.h"
 
 namespace glimpse::app {
 
@@ -20,8 +21,7 @@ struct TrainCommandOptions {
     m.small_cnn.coords = true;
     return m;
   }();
-  int image_size = 128;
-  int grid = 8;
+  ModelShape shape;  // image 128, grid 8
   std::string tasks = "caption,vqa";
   bool quiet = false;
 };
@@ -116,42 +116,10 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
                   "à trous); feature caches must be made with the same stride")
       ->check(CLI::IsMember(std::vector<int64_t>{32, 16}))
       ->capture_default_str();
-  cmd->add_option("--cnn-width", mo.small_cnn.width, "small_cnn: channels of the first stage")
-      ->check(CLI::Range(4, 512));
-  cmd->add_option("--cnn-depth", mo.small_cnn.depth, "small_cnn: stages, each halving the size")
-      ->check(CLI::Range(1, 6));
-  cmd->add_option("--cnn-context", mo.small_cnn.context,
-                  "small_cnn: dilated residual blocks after the last stage (dilations 1, 2, 4, 8), "
-                  "so each cell sees whole objects")
-      ->check(CLI::Range(0, 4));
-  cmd->add_option("--grid", o->grid, "small_cnn: side of the feature grid the decoder attends to")
-      ->check(CLI::Range(1, 64));
-  cmd->add_flag("!--no-coords", mo.small_cnn.coords,
-                "small_cnn: leave out the two channels that tell each grid cell where it is");
-  cmd->add_option("--image-size", o->image_size, "Input side in pixels")
-      ->check(CLI::Range(32, 1024));
-  cmd->add_option("--decoder", mo.decoder, "lstm or transformer")
-      ->check(CLI::IsMember({"lstm", "transformer"}));
+  add_model_shape_flags(*cmd, mo, o->shape);
   cmd->add_option("--attention", mo.lstm.attention,
                   "Attention variant (see docs/attention.md), e.g. additive+gate, general, "
                   "multihead:4, general+local:2; for the transformer, its cross attention");
-  cmd->add_option("--embed", mo.lstm.embed_dim, "lstm: word embedding size")
-      ->check(CLI::Range(8, 4096));
-  cmd->add_option("--hidden", mo.lstm.hidden_dim, "lstm: hidden size")->check(CLI::Range(8, 4096));
-  cmd->add_option("--attention-dim", mo.lstm.attention_dim, "lstm: attention size")
-      ->check(CLI::Range(8, 4096));
-  cmd->add_option("--d-model", mo.transformer.d_model, "transformer: model width")
-      ->check(CLI::Range(8, 4096));
-  cmd->add_option("--layers", mo.transformer.layers, "transformer: layers")
-      ->check(CLI::Range(1, 24));
-  cmd->add_option("--heads", mo.transformer.heads, "transformer: self-attention heads")
-      ->check(CLI::Range(1, 64));
-  cmd->add_flag("--memory-norm", mo.transformer.memory_norm,
-                "transformer: LayerNorm on the grid before cross-attention, so no cell's key "
-                "wins on its magnitude alone");
-  cmd->add_option("--ffn", mo.transformer.ffn_dim, "transformer: feed-forward size")
-      ->check(CLI::Range(8, 16384));
-  cmd->add_option("--dropout", mo.lstm.dropout, "Dropout")->check(CLI::Range(0.0, 0.9));
   cmd->add_option("--tasks", o->tasks, "What to train on: caption, vqa or caption,vqa")
       ->check(CLI::Validator(
           [](std::string& v) -> std::string {
@@ -237,9 +205,7 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
         m.tasks.push_back("caption");
       if (t.questions)
         m.tasks.push_back("vqa");
-      m.image.width = m.image.height = o->image_size;
-      m.small_cnn.grid_h = m.small_cnn.grid_w = o->grid;
-      m.transformer.dropout = m.lstm.dropout;
+      apply_model_shape(o->shape, m);
       m.transformer.cross_attention = m.lstm.attention;
       if (m.decoder == "transformer" && m.transformer.cross_attention == "additive+gate")
         m.transformer.cross_attention = "cross:4";

@@ -52,6 +52,30 @@ TEST(Cli, SubcommandHelpPrintsEveryDefault) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag << " in " << r.out;
 }
 
+// The bounds of a model-shape flag as --help prints them ("--grid INT:INT in [1 - 64]").
+std::string bounds(const std::string& help, const std::string& flag) {
+  const auto at = help.find("  " + flag + " ");
+  if (at == std::string::npos)
+    return "missing";
+  const auto end = help.find_first_of("=\n", help.find(':', at));
+  return help.substr(at + 2, end - at - 2);
+}
+
+TEST(Cli, TrainAndCompareShareTheModelShapeFlagsAndTheirBounds) {
+  const auto train = run_glimpse({"train", "--help"}).out;
+  const auto compare = run_glimpse({"compare", "--help"}).out;
+  for (const char* flag :
+       {"--cnn-width", "--cnn-depth", "--cnn-context", "--grid", "--image-size", "--embed",
+        "--hidden", "--attention-dim", "--d-model", "--layers", "--heads", "--ffn", "--dropout"}) {
+    EXPECT_NE(bounds(train, flag), "missing") << flag;
+    EXPECT_EQ(bounds(train, flag), bounds(compare, flag)) << flag;
+  }
+  EXPECT_EQ(bounds(train, "--cnn-depth"), "--cnn-depth INT:INT in [1 - 8]");
+  auto r = run_glimpse({"compare", "--data", "x", "--layers", "25"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--layers"), std::string::npos) << r.err;
+}
+
 TEST(Cli, UnknownSubcommandOrFlagIsAUsageError) {
   auto r = run_glimpse({"frobnicate"});
   EXPECT_NE(r.exit_code, 0);
