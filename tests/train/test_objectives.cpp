@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "glimpse/core/error.h"
+#include "glimpse/train/attention_supervision.h"
 #include "tiny_model.h"
 
 namespace glimpse::train {
@@ -92,6 +93,59 @@ TEST_F(ObjectivesOnATinyModel, CrossEntropyIsTheMaskedMeanWeightedByThePartsShar
   EXPECT_NEAR(objective->part_loss(part).item<double>(), ce.item<double>() / 4, 1e-6);
   objective = make_objective({"cross_entropy", 3.0, {}});
   EXPECT_NEAR(objective->part_loss(part).item<double>(), 3 * ce.item<double>() / 4, 1e-6);
+}
+
+// heads_may_split: with each_head, an answer about several objects (a count's two boxes) keeps
+// the map averaged over heads, while one object's is held head by head.
+TEST_F(ObjectivesOnATinyModel, HeadsMaySplitKeepsTheAverageForAnswersAboutSeveralObjects) {
+  const auto& vocab = model_->vocabulary();
+  data::ImageEntry entry;
+  entry.path = "x.png";
+  data::QaEntry two, one;
+  two.question = one.question = "what colour is the circle";
+  two.answer = one.answer = "red";
+  two.family = "count";
+  two.boxes = {cv::Rect(0, 0, 10, 10), cv::Rect(20, 20, 10, 10)};
+  one.boxes = {cv::Rect(0, 0, 10, 10)};
+  entry.questions = {two, one};
+  set_.images = {entry};
+  PreparedImage img;
+  img.size = cv::Size(30, 30);
+  for (size_t q = 0; q < 2; ++q) {
+    img.sequences.push_back(
+        text::qa_sequence(vocab, {"what", "colour", "is", "the", "circle"}, {"red"}));
+    img.sources.push_back({false, q});
+  }
+  images_ = {img};
+  const TrainingData data{set_, images_, *model_, "world", false, cv::Size(3, 3)};
+  const auto batch = text::collate(img.sequences);
+  text::AttentionContext grid;
+  grid.grid_h = grid.grid_w = 3;
+  torch::manual_seed(3);
+  const auto out =
+      model_->net().decoder->forward(torch::randn({1, 9, model_->net().encoder->channels()}),
+                                     torch::zeros({2}, torch::kLong), grid, batch.input);
+  auto loss_with = [&](bool may_split) {
+    auto o = make_objective(
+        {"attention_supervision", 1.0, {{"each_head", true}, {"heads_may_split", may_split}}});
+    o->prepare(data);
+    o->begin_step(1);
+    o->add_image(0, 0, 0, 0);
+    return o->part_loss({out, batch, 0, 1, 1, 2, 2}).item<double>();
+  };
+  // Both answers are read at the answer's position (after <bos> <question> and 5 words).
+  const auto position = static_cast<int64_t>(img.sequences[0].prefix_len) - 1;
+  const auto rows = torch::tensor({0, 1}, torch::kLong);
+  const auto positions = torch::tensor({position, position}, torch::kLong);
+  const auto targets = torch::stack(
+      {target_over_cells(data, 0, two.boxes, 1.0), target_over_cells(data, 0, one.boxes, 1.0)});
+  auto expected = [&](bool first_each) {
+    const auto each = torch::tensor({first_each, true}, torch::kBool);
+    return attention_supervision_loss(out.attention, rows, positions, targets, each).item<double>();
+  };
+  EXPECT_NEAR(loss_with(false), expected(true), 1e-6);
+  EXPECT_NEAR(loss_with(true), expected(false), 1e-6);
+  EXPECT_GT(std::abs(loss_with(true) - loss_with(false)), 1e-4);
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "glimpse/train/objective.h"
+
 namespace glimpse::train {
 
 // Attention supervision's loss: the cross-entropy of the targets under the attention of
@@ -50,5 +52,10 @@ struct HeadTarget {
 // [B, heads, L, N]): [P, N] when no target has a second map, else [P, layers * heads, N].
 torch::Tensor head_targets(const std::vector<HeadTarget>& targets,
                            const std::vector<torch::Tensor>& attention);
+
+// The attention target of image i's boxes over the grid cells, [N], summing to 1 (or to 0 when
+// the boxes cover no cell): each cell in proportion to coverage^power.
+torch::Tensor target_over_cells(const TrainingData& data, size_t image,
+                                const std::vector<cv::Rect>& boxes, double power);
 
 }  // namespace glimpse::train
