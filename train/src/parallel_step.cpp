@@ -78,18 +78,8 @@ double ParallelStep::run(const StepSource& source, const std::vector<size_t>& im
     sequences += static_cast<double>(s.seqs.size());
   }
   net.train();
-  torch::Tensor features;  // [I, N, C]
   text::AttentionContext grid;
-  if (!source.views.empty()) {
-    features = torch::stack(cached);
-    grid.grid_h = source.views[0].cache->info().grid_h;
-    grid.grid_w = source.views[0].cache->info().grid_w;
-  } else {
-    const auto g = net.encode(vision::to_batch(decoded, model_.config().image));
-    features = g.features;
-    grid.grid_h = g.grid_h;
-    grid.grid_w = g.grid_w;
-  }
+  const torch::Tensor features = encode(source, cached, decoded, grid);  // [I, N, C]
   // The decoder runs on each part at once, from its images' features cut off the encoder's
   // graph; the encoder's gradient is then taken once, from theirs.
   const bool encoder_learns = features.requires_grad();
@@ -149,7 +139,26 @@ double ParallelStep::run(const StepSource& source, const std::vector<size_t>& im
   }
   if (!roots.empty())
     torch::autograd::backward(roots, root_grads);
-  // The decoder's gradient: the parts' summed in their order.
+  add_part_gradients(grads);
+  return step_loss;
+}
+
+torch::Tensor ParallelStep::encode(const StepSource& source, std::vector<torch::Tensor>& cached,
+                                   const std::vector<cv::Mat>& decoded,
+                                   text::AttentionContext& grid) {
+  if (!source.views.empty()) {
+    grid.grid_h = source.views[0].cache->info().grid_h;
+    grid.grid_w = source.views[0].cache->info().grid_w;
+    return torch::stack(cached);
+  }
+  const auto g = model_.net().encode(vision::to_batch(decoded, model_.config().image));
+  grid.grid_h = g.grid_h;
+  grid.grid_w = g.grid_w;
+  return g.features;
+}
+
+// The decoder's gradient: the parts' summed in their order.
+void ParallelStep::add_part_gradients(const std::vector<std::vector<torch::Tensor>>& grads) {
   for (size_t j = 0; j < net_params_.size(); ++j) {
     torch::Tensor sum;
     for (const auto& g : grads)
@@ -163,7 +172,6 @@ double ParallelStep::run(const StepSource& source, const std::vector<size_t>& im
     else
       grad = sum.clone();  // not a view: zero_grad detaches it in place
   }
-  return step_loss;
 }
 
 }  // namespace glimpse::train

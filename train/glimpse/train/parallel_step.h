@@ -43,6 +43,10 @@ class ParallelStep {
   struct Part;
   std::vector<Part> assemble(const StepSource& source, const std::vector<size_t>& images, int epoch,
                              std::vector<torch::Tensor>& features, std::vector<cv::Mat>& decoded);
+  // The step's encoder features [I, N, C], from the views or the encoder; sets `grid`.
+  torch::Tensor encode(const StepSource& source, std::vector<torch::Tensor>& cached,
+                       const std::vector<cv::Mat>& decoded, text::AttentionContext& grid);
+  void add_part_gradients(const std::vector<std::vector<torch::Tensor>>& grads);
 
   fusion::CaptionModel& model_;
   std::vector<std::unique_ptr<Objective>>& objectives_;
