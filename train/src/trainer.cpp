@@ -361,6 +361,43 @@ void write_best(fusion::CaptionModel& model, const TrainOptions& o, const Positi
   model.save(o.out, /*fp16=*/true).throw_if_error();
 }
 
+// The model of a checkpoint, and its position; refuses a run whose options differ (one written
+// before an option existed was made with that option's default).
+std::shared_ptr<fusion::CaptionModel> resumed_model(const std::string& checkpoint,
+                                                    const std::string& dir, Position& pos) {
+  auto model = fusion::CaptionModel::load(checkpoint + "/model.safetensors").take();
+  const json now = pos.run;
+  pos = read_position(checkpoint);
+  check_same_run(pos.run, now, recorded_defaults(), dir);
+  pos.run = now;
+  return model;
+}
+
+std::vector<torch::Tensor> trainable(fusion::CaptionNet& net) {
+  std::vector<torch::Tensor> out;
+  for (auto& p : net.parameters())
+    if (p.requires_grad())
+      out.push_back(p);
+  return out;
+}
+
+// The tensors the objectives train besides the model's, from the checkpoint when resuming.
+std::vector<torch::Tensor> objective_parameters(std::vector<std::unique_ptr<Objective>>& objectives,
+                                                const fusion::CaptionModel& model,
+                                                const std::string& resume_from) {
+  std::vector<torch::Tensor> out;
+  for (auto& objective : objectives) {
+    auto own = objective->parameters(model);
+    if (!own.empty() && !resume_from.empty())
+      objective->load(resume_from);
+    for (auto& t : own) {
+      t.set_requires_grad(true);
+      out.push_back(t);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::string> mirrored_words(std::vector<std::string> words) {
@@ -393,23 +430,14 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
     const std::vector<ObjectiveSpec> objective_specs = objectives_from_options(o, config);
 
     // The model: from the latest checkpoint, or new with a vocabulary from the training data.
-    std::shared_ptr<fusion::CaptionModel> model;
     Position pos;
     pos.run = run_options(o);
     const std::string resume_from = o.resume ? latest_checkpoint(ckpt_dir) : "";
     if (o.resume && resume_from.empty())
       throw Error(ErrorCode::kNotFound,
                   "--resume: no checkpoint in '" + ckpt_dir + "' (is --out the same as before?)");
-    if (!resume_from.empty()) {
-      model = fusion::CaptionModel::load(resume_from + "/model.safetensors").take();
-      const json now = pos.run;
-      pos = read_position(resume_from);
-      // A checkpoint written before an option existed was made with that option's default.
-      check_same_run(pos.run, now, recorded_defaults(), ckpt_dir);
-      pos.run = now;
-    } else {
-      model = new_model(o, config, train_set, train_root);
-    }
+    const auto model = resume_from.empty() ? new_model(o, config, train_set, train_root)
+                                           : resumed_model(resume_from, ckpt_dir, pos);
     auto& net = model->net();
 
     const std::string backbone_name = vision::MobileNetV2::features_name(
@@ -445,20 +473,10 @@ Result<TrainReport> train(const TrainOptions& o, fusion::ModelConfig config,
       total_steps += static_cast<int64_t>(epoch_steps(e).size());
 
     // The model's trainable tensors, then the objectives' own (a probe).
-    std::vector<torch::Tensor> params;
-    for (auto& p : net.parameters())
-      if (p.requires_grad())
-        params.push_back(p);
-    const std::vector<torch::Tensor> net_params = params;
-    for (auto& objective : objectives) {
-      auto own = objective->parameters(*model);
-      if (!own.empty() && !resume_from.empty())
-        objective->load(resume_from);
-      for (auto& t : own) {
-        t.set_requires_grad(true);
-        params.push_back(t);
-      }
-    }
+    const std::vector<torch::Tensor> net_params = trainable(net);
+    std::vector<torch::Tensor> params = net_params;
+    for (auto& t : objective_parameters(objectives, *model, resume_from))
+      params.push_back(t);
     torch::optim::Adam opt(params, torch::optim::AdamOptions(o.lr));
     // Data parallelism: every step's decoder work cut into this many parts, run at once.
     const int shards = o.data_parallel > 0 ? o.data_parallel : torch::get_num_threads();
