@@ -367,7 +367,22 @@ struct Server::Impl {
   net::steady_timer backoff;  // out of descriptors: when to try accepting again
   Clock::time_point last_warning{};
   std::once_flag stop_once;
+  // stop() starts it; run() or the destructor joins it. The mutex makes the hand-over safe: the
+  // drainer may end run() before stop() has finished storing it.
+  std::mutex drainer_mutex;
   std::thread drainer;
+
+  ~Impl() { join_drainer(); }
+
+  void join_drainer() {
+    std::thread d;
+    {
+      std::lock_guard<std::mutex> lock(drainer_mutex);
+      d = std::move(drainer);
+    }
+    if (d.joinable())
+      d.join();
+  }
 
   void do_accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
@@ -432,6 +447,7 @@ struct Server::Impl {
             s->close_if_idle();
       }
       // Every request that has begun to arrive is read, answered and closed; then run() returns.
+      std::lock_guard<std::mutex> drainer_lock(drainer_mutex);
       drainer = std::thread([this] {
         const auto deadline = Clock::now() + std::chrono::seconds(shared.options.drain_seconds);
         while (shared.connections > 0 && Clock::now() < deadline)
@@ -510,8 +526,7 @@ void Server::run() {
   impl_->serve();
   for (auto& t : threads)
     t.join();
-  if (impl_->drainer.joinable())
-    impl_->drainer.join();
+  impl_->join_drainer();
 }
 
 void Server::stop() {
