@@ -773,14 +773,19 @@ Result<cv::Mat> load_image(const std::string& path, const ImageLimits& limits) {
 }
 
 Result<std::string> encode_png(const cv::Mat& rgb) {
+  return encode_image(rgb, ".png");
+}
+
+Result<std::string> encode_image(const cv::Mat& rgb, const std::string& extension) {
   if (rgb.empty() || rgb.type() != CV_8UC3)
-    return ErrorInfo{ErrorCode::kInvalidArgument, "encode_png expects a non-empty 8-bit RGB image"};
+    return ErrorInfo{ErrorCode::kInvalidArgument,
+                     "encoding an image needs a non-empty 8-bit RGB image"};
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  std::vector<uchar> png;
-  if (!cv::imencode(".png", bgr, png))
-    return ErrorInfo{ErrorCode::kInternal, "PNG encoding failed"};
-  return std::string(png.begin(), png.end());
+  std::vector<uchar> bytes;
+  if (!cv::imencode(extension, bgr, bytes))
+    return ErrorInfo{ErrorCode::kInternal, "encoding the image as " + extension + " failed"};
+  return std::string(bytes.begin(), bytes.end());
 }
 
 Status save_png(const std::string& path, const cv::Mat& rgb) {
@@ -804,14 +809,7 @@ Result<std::string> image_format_of(const std::string& path) {
 Status save_image(const std::string& path, const cv::Mat& rgb) {
   return catch_as_status([&] {
     const std::string ext = image_format_of(path).take();
-    if (rgb.empty() || rgb.type() != CV_8UC3)
-      throw Error(ErrorCode::kInvalidArgument, "save_image expects a non-empty 8-bit RGB image");
-    cv::Mat bgr;
-    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-    std::vector<uchar> bytes;
-    if (!cv::imencode(ext, bgr, bytes))
-      throw Error(ErrorCode::kInternal, "encoding '" + path + "' as " + ext + " failed");
-    core::write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+    core::write_file_atomic(path, encode_image(rgb, ext).take());
   });
 }
 

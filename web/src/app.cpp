@@ -189,6 +189,14 @@ Response inference_response(const Result<fusion::ServiceResult>& result, const j
   return json_response(http::status::ok, body, version, keep_alive);
 }
 
+// The 32 bytes of SHA-256 of `bytes`.
+std::string sha256(const std::string& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(digest), len);
+}
+
 std::string base64(const unsigned char* bytes, int n) {
   std::string out(static_cast<size_t>(4 * ((n + 2) / 3)) + 1, '\0');
   const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes, n);
@@ -203,11 +211,11 @@ std::string make_page_policy() {
   const auto close = html.find("</script>", open);
   std::string script_source = "'self'";
   if (open != std::string::npos && close != std::string::npos) {
-    const std::string script = html.substr(open + 8, close - open - 8);
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(script.data(), script.size(), digest, &len, EVP_sha256(), nullptr);
-    script_source = "'sha256-" + base64(digest, static_cast<int>(len)) + "'";
+    const std::string digest = sha256(html.substr(open + 8, close - open - 8));
+    script_source = "'sha256-" +
+                    base64(reinterpret_cast<const unsigned char*>(digest.data()),
+                           static_cast<int>(digest.size())) +
+                    "'";
   }
   return "default-src 'none'; script-src " + script_source +
          "; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; connect-src 'self'; "
@@ -235,12 +243,9 @@ const std::string& favicon_png() {
 }
 
 std::string sha256_hex(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
   std::string out;
-  for (unsigned int i = 0; i < len; ++i)
-    out += fmt::format("{:02x}", digest[i]);
+  for (const char c : sha256(bytes))
+    out += fmt::format("{:02x}", static_cast<unsigned char>(c));
   return out;
 }
 

@@ -49,6 +49,8 @@ Result<cv::Mat> load_image(const std::string& path, const ImageLimits& limits = 
 // PNG bytes of an 8-bit RGB image, and the same written to a file (atomically). Errors name
 // the path and say why.
 Result<std::string> encode_png(const cv::Mat& rgb);
+// An 8-bit RGB image's bytes in the format `extension` names (".png", ".jpg", ...).
+Result<std::string> encode_image(const cv::Mat& rgb, const std::string& extension);
 Status save_png(const std::string& path, const cv::Mat& rgb);
 
 // The format a file name's extension asks for (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff",
