@@ -29,7 +29,7 @@ struct CompareOptions {
   int eval_images = 300;
   std::string out_dir = "compare";
   std::string table;
-  ModelShape shape{128, 16};
+  ModelShape shape{128, 16, "", -1};
 };
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -93,7 +93,7 @@ void add_compare_command(CLI::App& app, CommonOptions& /*common*/, Action& actio
           return report_error(spec.error().message);
         auto m = o->model;
         apply_model_shape(o->shape, m);
-        if (m.decoder == "lstm")
+        if (m.decoder == fusion::DecoderKind::kLstm)
           m.lstm.attention = v;
         else
           m.transformer.cross_attention = v;

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "glimpse/data/datasets.h"
 #include "glimpse/train/trainer.h"
+#include "source_flags.h"
 
 namespace glimpse::app {
 
@@ -15,37 +16,11 @@ namespace {
 
 struct EvalCommandOptions {
   std::string model;  // default: the Flickr8k model on Flickr8k, else the shapes model
-  std::string data;
-  std::string split = "test";
-  std::string coco_captions;
-  std::string karpathy;
-  std::string flickr8k;
-  std::string images;
+  SourceFlags source;
   train::EvalOptions eval;
   bool json = false;
   bool no_attention = false;
 };
-
-Result<data::Dataset> load_dataset(const EvalCommandOptions& o) {
-  const int given =
-      !o.data.empty() + !o.coco_captions.empty() + !o.karpathy.empty() + !o.flickr8k.empty();
-  if (given != 1)
-    return ErrorInfo{ErrorCode::kInvalidArgument,
-                     "give one dataset: --data DIR (a glimpse world folder), --flickr8k DIR, "
-                     "--coco-captions FILE --images DIR, or --karpathy FILE --images DIR"};
-  if (!o.data.empty())
-    return data::load_world_folder(o.data, o.split);
-  if (!o.flickr8k.empty())  // captions.txt, <split>_images.txt and images/, as in ../shared
-    return data::load_flickr8k(o.flickr8k + "/captions.txt",
-                               o.flickr8k + "/" + o.split + "_images.txt", o.flickr8k + "/images");
-  if (o.images.empty())
-    return ErrorInfo{ErrorCode::kInvalidArgument,
-                     "--images DIR is needed with " +
-                         std::string(o.karpathy.empty() ? "--coco-captions" : "--karpathy")};
-  if (!o.coco_captions.empty())
-    return data::load_coco_captions(o.coco_captions, o.images);
-  return data::load_karpathy(o.karpathy, o.images, o.split);
-}
 
 }  // namespace
 
@@ -58,15 +33,7 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
   cmd->add_option("--model", o->model,
                   "Model name (a file in models/) or path of a .safetensors model file "
                   "(default: flickr8k with --flickr8k, else shapes)");
-  cmd->add_option("--data", o->data, "A folder in the layout glimpse world writes");
-  cmd->add_option("--split", o->split,
-                  "Split to score (world folders, Flickr8k folders and Karpathy files)");
-  cmd->add_option("--coco-captions", o->coco_captions, "A COCO captions JSON file");
-  cmd->add_option("--karpathy", o->karpathy, "A Karpathy dataset_*.json file");
-  cmd->add_option("--flickr8k", o->flickr8k,
-                  "A Flickr8k folder: captions.txt (IMAGE.jpg#N<TAB>caption), <split>_images.txt "
-                  "and images/");
-  cmd->add_option("--images", o->images, "Image folder of --coco-captions or --karpathy");
+  add_source_flags(*cmd, o->source, "test");
   cmd->add_option("--beam", o->eval.beam, "Beam width (1 = greedy)")->check(CLI::Range(1, 20));
   cmd->add_option("--length-penalty", o->eval.length_penalty,
                   "Beam search: scores are divided by length^this")
@@ -82,7 +49,7 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
   cmd->callback([o, &action] {
     action = [o]() -> int {
       if (o->model.empty())
-        o->model = o->flickr8k.empty() ? kDefaultQuestionModel : kDefaultModel;
+        o->model = o->source.flickr8k.empty() ? kDefaultQuestionModel : kDefaultModel;
       auto path = resolve_model(o->model);
       if (!path)
         return report_error(path.error().message);
@@ -91,7 +58,8 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
         return report_error(model.error().message);
       auto ds = [&] {
         QuietStderr quiet;
-        return load_dataset(*o);
+        auto source = source_from_flags(o->source);
+        return source ? data::load_source(source.value()) : Result<data::Dataset>(source.error());
       }();
       if (!ds)
         return report_error(ds.error().message);

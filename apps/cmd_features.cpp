@@ -12,14 +12,14 @@
 #include "glimpse/data/feature_cache.h"
 #include "glimpse/vision/image_decode.h"
 #include "glimpse/vision/imagenet.h"
+#include "source_flags.h"
 
 namespace glimpse::app {
 
 namespace {
 
 struct FeaturesOptions {
-  std::string flickr8k;
-  std::string split = "train";
+  SourceFlags source;
   std::string out;
   std::string weights;
   int batch_size = 16;
@@ -36,10 +36,7 @@ void add_features_command(CLI::App& app, CommonOptions& common, Action& action) 
       "features",
       "Encode a dataset split once with the frozen MobileNetV2 backbone into a feature "
       "cache (fp16, memory-mapped) for decoder training");
-  cmd->add_option("--flickr8k", o->flickr8k,
-                  "A Flickr8k folder: captions.txt, <split>_images.txt and images/")
-      ->required();
-  cmd->add_option("--split", o->split, "Split to encode")->capture_default_str();
+  add_source_flags(*cmd, o->source, "train");
   cmd->add_option("--out", o->out, "The feature cache file to write")->required();
   cmd->add_option("--weights", o->weights, "MobileNetV2 ImageNet weights (safetensors)")
       ->capture_default_str();
@@ -56,11 +53,14 @@ void add_features_command(CLI::App& app, CommonOptions& common, Action& action) 
   add_image_limit_flags(*cmd, common);
   cmd->callback([o, &common, &action] {
     action = [o, &common]() -> int {
-      auto ds = data::load_flickr8k(o->flickr8k + "/captions.txt",
-                                    o->flickr8k + "/" + o->split + "_images.txt",
-                                    o->flickr8k + "/images");
+      auto source = source_from_flags(o->source);
+      if (!source)
+        return report_error(source.error().message);
+      auto ds = data::load_source(source.value());
       if (!ds)
         return report_error(ds.error().message);
+      if (ds.value().images.empty())
+        return report_error(data::describe(source.value()) + " has no images: nothing to encode");
       auto net = vision::load_imagenet_backbone(o->weights, o->output_stride);
       if (!net)
         return report_error(net.error().message);

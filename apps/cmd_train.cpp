@@ -4,6 +4,9 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
+
+#include <nlohmann/json.hpp>
 
 #include "common.h"
 #include "glimpse/fusion/attention.h"
@@ -23,8 +26,53 @@ struct TrainCommandOptions {
   }();
   ModelShape shape;  // image 128, grid 8
   std::string tasks = "caption,vqa";
+  std::string recipe;             // a recipe file: the flags that shape the run are refused
+  std::vector<std::string> sets;  // key=value over the recipe
+  bool print_recipe = false;
   bool quiet = false;
 };
+
+// The flags a recipe file leaves to the command line: the rest would shape the run beside it.
+bool allowed_with_recipe(const std::string& name) {
+  for (const char* allowed : {"--recipe", "--set", "--out", "--resume", "--stop-after", "--quiet",
+                              "--print-recipe", "--help"})
+    if (name == allowed)
+      return true;
+  return false;
+}
+
+// The recipe the command stands for: the file with --set and --out over it, or the flags'.
+train::Recipe command_recipe(CLI::App& cmd, TrainCommandOptions& o) {
+  if (!o.recipe.empty()) {
+    for (const CLI::Option* opt : cmd.get_options())
+      if (opt->count() > 0 && !allowed_with_recipe(opt->get_name()))
+        throw Error(ErrorCode::kInvalidArgument,
+                    opt->get_name() +
+                        " goes into the recipe with --recipe: give it as --set KEY=VALUE "
+                        "(glimpse train --print-recipe shows the keys)");
+    setenv("GLIMPSE_SHARED_DIR", shared_dir().c_str(), /*overwrite=*/0);
+    auto sets = o.sets;
+    if (train::Recipe::load(o.recipe).backbone_weights.empty())
+      sets.push_back("backbone_weights=" + nlohmann::json(o.train.backbone_weights).dump());
+    if (cmd.count("--out") > 0)
+      sets.push_back("output.out=" + nlohmann::json(o.train.out).dump());
+    return train::Recipe::load(o.recipe, sets);
+  }
+  auto& t = o.train;
+  auto& m = o.model;
+  t.captions = o.tasks.find("caption") != std::string::npos;
+  t.questions = o.tasks.find("vqa") != std::string::npos;
+  apply_model_shape(o.shape, m);
+  if (auto spec = fusion::parse_attention_spec(m.attention()); !spec)
+    throw Error(ErrorCode::kInvalidArgument, spec.error().message);
+  train::Recipe recipe = train::recipe_from_options(t, m);
+  if (o.sets.empty())
+    return recipe;
+  nlohmann::json j = recipe.to_json();
+  for (const auto& set : o.sets)
+    train::apply_set(j, set);
+  return train::Recipe::from_json(j);
+}
 
 std::string clock_text(double seconds) {
   const int s = static_cast<int>(seconds + 0.5);
@@ -83,6 +131,15 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
   auto& mo = o->model;
   CLI::App* cmd = app.add_subcommand(
       "train", "Train a model that captions images and answers questions about them");
+  cmd->add_option("--recipe", o->recipe,
+                  "A recipe file (JSON: data sources, model, optimisation, objectives; see "
+                  "recipes/README.md): the run it describes")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", o->sets,
+                  "KEY=VALUE over the recipe (or the flags' recipe), e.g. optimisation.lr=5e-4 or "
+                  "objectives.0.weight=2; VALUE is JSON, or else a string");
+  cmd->add_flag("--print-recipe", o->print_recipe,
+                "Print the resolved recipe (of --recipe, or of the flags) and stop");
   cmd->add_option("--data", to.train_dir,
                   "Dataset folder in the layout glimpse world writes (captions_<split>.json, "
                   "questions_<split>.json, annotations_<split>.json, images/)");
@@ -109,17 +166,18 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
   cmd->add_option("--out", to.out, "The best model (by dev VQA accuracy + BLEU-4) is written here");
   cmd->add_option("--checkpoint-dir", to.checkpoint_dir, "Checkpoints (default: OUT.ckpt)");
   cmd->add_option("--log", to.log, "JSONL log of every figure (default: OUT.log.jsonl)");
-  cmd->add_option("--encoder", mo.encoder, "Image encoder")
-      ->check(CLI::IsMember({"small_cnn", "mobilenet_v2"}));
+  cmd->add_option("--encoder", mo.encoder, "Image encoder: small_cnn or mobilenet_v2")
+      ->transform(CLI::CheckedTransformer(encoder_names()));
   cmd->add_option("--output-stride", mo.mobilenet_output_stride,
                   "mobilenet_v2: 32 (a 7x7 grid at 224x224) or 16 (14x14, the same weights run "
                   "à trous); feature caches must be made with the same stride")
       ->check(CLI::IsMember(std::vector<int64_t>{32, 16}))
       ->capture_default_str();
   add_model_shape_flags(*cmd, mo, o->shape);
-  cmd->add_option("--attention", mo.lstm.attention,
+  cmd->add_option("--attention", o->shape.attention,
                   "Attention variant (see docs/attention.md), e.g. additive+gate, general, "
-                  "multihead:4, general+local:2; for the transformer, its cross attention");
+                  "multihead:4, general+local:2; for the transformer, its cross attention "
+                  "(default: additive+gate for the lstm, cross:4 for the transformer)");
   cmd->add_option("--tasks", o->tasks, "What to train on: caption, vqa or caption,vqa")
       ->check(CLI::Validator(
           [](std::string& v) -> std::string {
@@ -194,27 +252,27 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
                   "Stop after this many steps in this run, checkpointed (0 = run to the end)")
       ->check(CLI::Range(0, 10'000'000));
   cmd->add_flag("--quiet", o->quiet, "No progress output");
-  cmd->callback([o, &action] {
-    action = [o]() -> int {
-      auto& t = o->train;
-      auto& m = o->model;
-      t.captions = o->tasks.find("caption") != std::string::npos;
-      t.questions = o->tasks.find("vqa") != std::string::npos;
-      m.tasks.clear();
-      if (t.captions)
-        m.tasks.push_back("caption");
-      if (t.questions)
-        m.tasks.push_back("vqa");
-      apply_model_shape(o->shape, m);
-      m.transformer.cross_attention = m.lstm.attention;
-      if (m.decoder == "transformer" && m.transformer.cross_attention == "additive+gate")
-        m.transformer.cross_attention = "cross:4";
-      if (auto spec = fusion::parse_attention_spec(m.attention()); !spec)
-        return report_error(spec.error().message);
-      t.command = command_line();
+  cmd->callback([o, cmd, &action] {
+    action = [o, cmd]() -> int {
+      std::optional<train::Recipe> recipe;
+      try {
+        recipe = command_recipe(*cmd, *o);
+      } catch (const Error& e) {
+        return report_error(e.what());
+      }
+      if (o->print_recipe) {
+        std::cout << recipe->to_json().dump(2) << "\n";
+        return 0;
+      }
+      train::RunOptions run;
+      run.resume = o->train.resume;
+      run.stop_after_steps = o->train.stop_after_steps;
+      run.command = command_line();
+      if (o->recipe.empty())
+        run.flags = train::legacy_run(o->train);
       ProgressPrinter printer(o->quiet);
       auto r = train::train(
-          t, m, [&](const train::Progress& p) { printer.step(p); },
+          *recipe, run, [&](const train::Progress& p) { printer.step(p); },
           [&](int e, const train::EvalReport& ev, bool best) { printer.epoch(e, ev, best); });
       if (!r)
         return report_error(r.error().message);
@@ -228,7 +286,7 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
           "trained {} steps in {}; best epoch {}: dev VQA accuracy {:.2f}%, BLEU-4 {:.4f}, "
           "CIDEr-D {:.4f}; model written to {}\n",
           rep.steps, clock_text(rep.seconds), rep.best_epoch, 100 * rep.best.vqa_accuracy,
-          rep.best.bleu4(), rep.best.cider_d, t.out);
+          rep.best.bleu4(), rep.best.cider_d, recipe->output.out);
       return 0;
     };
   });

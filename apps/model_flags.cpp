@@ -25,7 +25,7 @@ void add_encoder_flags(CLI::App& cmd, fusion::ModelConfig& mo, ModelShape& shape
 
 void add_decoder_flags(CLI::App& cmd, fusion::ModelConfig& mo) {
   cmd.add_option("--decoder", mo.decoder, "lstm or transformer")
-      ->check(CLI::IsMember({"lstm", "transformer"}));
+      ->transform(CLI::CheckedTransformer(decoder_names()));
   cmd.add_option("--embed", mo.lstm.embed_dim, "lstm: word embedding size")
       ->check(CLI::Range(4, 4096));
   cmd.add_option("--hidden", mo.lstm.hidden_dim,
@@ -45,7 +45,6 @@ void add_decoder_flags(CLI::App& cmd, fusion::ModelConfig& mo) {
                "wins on its magnitude alone");
   cmd.add_option("--ffn", mo.transformer.ffn_dim, "transformer: feed-forward size")
       ->check(CLI::Range(8, 16384));
-  cmd.add_option("--dropout", mo.lstm.dropout, "Dropout")->check(CLI::Range(0.0, 0.9));
 }
 
 }  // namespace
@@ -53,6 +52,22 @@ void add_decoder_flags(CLI::App& cmd, fusion::ModelConfig& mo) {
 void add_model_shape_flags(CLI::App& cmd, fusion::ModelConfig& config, ModelShape& shape) {
   add_encoder_flags(cmd, config, shape);
   add_decoder_flags(cmd, config);
+  cmd.add_option("--dropout", shape.dropout,
+                 "The decoder's dropout (default: 0.5 for the lstm, 0.1 for the transformer)")
+      ->check(CLI::Range(0.0, 0.9));
+}
+
+const std::map<std::string, fusion::EncoderKind>& encoder_names() {
+  static const std::map<std::string, fusion::EncoderKind> kNames = {
+      {"small_cnn", fusion::EncoderKind::kSmallCnn},
+      {"mobilenet_v2", fusion::EncoderKind::kMobileNetV2}};
+  return kNames;
+}
+
+const std::map<std::string, fusion::DecoderKind>& decoder_names() {
+  static const std::map<std::string, fusion::DecoderKind> kNames = {
+      {"lstm", fusion::DecoderKind::kLstm}, {"transformer", fusion::DecoderKind::kTransformer}};
+  return kNames;
 }
 
 void apply_model_shape(const ModelShape& shape, fusion::ModelConfig& config) {
@@ -60,7 +75,11 @@ void apply_model_shape(const ModelShape& shape, fusion::ModelConfig& config) {
   config.small_cnn.grid_h = config.small_cnn.grid_w = shape.grid;
   if (config.lstm.hidden_dim == 0)
     config.lstm.hidden_dim = vision::SmallCnn(config.small_cnn).channels();
-  config.transformer.dropout = config.lstm.dropout;
+  const bool lstm = config.decoder == fusion::DecoderKind::kLstm;
+  if (!shape.attention.empty())
+    (lstm ? config.lstm.attention : config.transformer.cross_attention) = shape.attention;
+  if (shape.dropout >= 0)
+    (lstm ? config.lstm.dropout : config.transformer.dropout) = shape.dropout;
 }
 
 }  // namespace glimpse::app

@@ -4,6 +4,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <map>
+#include <string>
+
 #include "glimpse/fusion/model_config.h"
 
 namespace glimpse::app {
@@ -12,15 +15,23 @@ namespace glimpse::app {
 struct ModelShape {
   int image_size = 128;
   int grid = 8;
+  std::string attention;  // the decoder's attention ("": its default)
+  double dropout = -1;    // the decoder's dropout (below 0: its default)
 };
 
 // Adds --cnn-width, --cnn-depth, --cnn-context, --grid, --no-coords, --image-size, --decoder,
 // --embed, --hidden, --attention-dim, --d-model, --layers, --heads, --memory-norm, --ffn and
 // --dropout, writing into `config` and `shape`; their defaults are the values these hold now.
+// --attention is each command's own (glimpse compare takes a list of variants).
 void add_model_shape_flags(CLI::App& cmd, fusion::ModelConfig& config, ModelShape& shape);
 
 // Puts `shape` into the config; an LSTM hidden size of 0 becomes the small CNN's channel count
-// (dot-product attention needs the two equal); the Transformer takes the LSTM's dropout.
+// (dot-product attention needs the two equal); the attention and the dropout go to the chosen
+// decoder only.
 void apply_model_shape(const ModelShape& shape, fusion::ModelConfig& config);
+
+// The names --encoder and --decoder take.
+const std::map<std::string, fusion::EncoderKind>& encoder_names();
+const std::map<std::string, fusion::DecoderKind>& decoder_names();
 
 }  // namespace glimpse::app

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("model %s (%s decoder, %s attention), threads %d, median of %d runs\n",
-              model_path.c_str(), model.config().decoder.c_str(),
+              model_path.c_str(), fusion::to_string(model.config().decoder),
               model.config().attention().c_str(), torch::get_num_threads(), reps);
   std::printf("%-40s %12s %12s\n", "case", "median ms", "images/s");
 

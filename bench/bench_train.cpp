@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   m.small_cnn.context = 2;
   m.small_cnn.grid_h = m.small_cnn.grid_w = 16;
   m.small_cnn.coords = true;
-  m.decoder = "transformer";
+  m.decoder = fusion::DecoderKind::kTransformer;
   m.transformer.cross_attention = "cross:4+pos-values+sink";
   m.transformer.d_model = 128;
   m.transformer.layers = 3;

@@ -12,11 +12,11 @@ namespace glimpse::testing {
 inline fusion::ModelConfig tiny_model_config(const std::string& decoder,
                                              const std::string& attention) {
   fusion::ModelConfig c;
-  c.encoder = "small_cnn";
+  c.encoder = fusion::EncoderKind::kSmallCnn;
   c.small_cnn.width = 4;
   c.small_cnn.depth = 2;
   c.small_cnn.grid_h = c.small_cnn.grid_w = 3;
-  c.decoder = decoder;
+  c.decoder = fusion::parse_decoder_kind(decoder).take();
   c.lstm.embed_dim = 8;
   c.lstm.hidden_dim = 8;
   c.lstm.attention_dim = 8;

@@ -17,7 +17,7 @@ constexpr const char* kMetadataKey = "glimpse";
 }
 
 CaptionNet::CaptionNet(const ModelConfig& c) {
-  if (c.encoder == "small_cnn") {
+  if (c.encoder == EncoderKind::kSmallCnn) {
     encoder = std::make_shared<vision::SmallCnn>(c.small_cnn);
   } else {
     vision::MobileNetV2Options o;
@@ -28,7 +28,7 @@ CaptionNet::CaptionNet(const ModelConfig& c) {
   }
   register_module("encoder", encoder);
   const int64_t vocab = static_cast<int64_t>(c.vocabulary.size());
-  if (c.decoder == "lstm") {
+  if (c.decoder == DecoderKind::kLstm) {
     auto o = c.lstm;
     o.vocab_size = vocab;
     o.feature_dim = encoder->channels();

@@ -6,11 +6,35 @@ namespace glimpse::fusion {
 
 using nlohmann::json;
 
+const char* to_string(EncoderKind kind) {
+  return kind == EncoderKind::kSmallCnn ? "small_cnn" : "mobilenet_v2";
+}
+
+const char* to_string(DecoderKind kind) {
+  return kind == DecoderKind::kLstm ? "lstm" : "transformer";
+}
+
+Result<EncoderKind> parse_encoder_kind(const std::string& name) {
+  for (auto kind : {EncoderKind::kSmallCnn, EncoderKind::kMobileNetV2})
+    if (name == to_string(kind))
+      return kind;
+  return ErrorInfo{ErrorCode::kInvalidArgument,
+                   "unknown encoder '" + name + "' (small_cnn or mobilenet_v2)"};
+}
+
+Result<DecoderKind> parse_decoder_kind(const std::string& name) {
+  for (auto kind : {DecoderKind::kLstm, DecoderKind::kTransformer})
+    if (name == to_string(kind))
+      return kind;
+  return ErrorInfo{ErrorCode::kInvalidArgument,
+                   "unknown decoder '" + name + "' (lstm or transformer)"};
+}
+
 std::string ModelConfig::to_json() const {
   json j;
   j["format_version"] = format_version;
-  j["encoder"] = {{"kind", encoder}};
-  if (encoder == "small_cnn")
+  j["encoder"] = {{"kind", to_string(encoder)}};
+  if (encoder == EncoderKind::kSmallCnn)
     j["encoder"].update({{"width", small_cnn.width},
                          {"depth", small_cnn.depth},
                          {"grid_h", small_cnn.grid_h},
@@ -20,8 +44,8 @@ std::string ModelConfig::to_json() const {
   else
     j["encoder"].update(
         {{"trainable_from", mobilenet_trainable_from}, {"output_stride", mobilenet_output_stride}});
-  j["decoder"] = {{"kind", decoder}};
-  if (decoder == "lstm")
+  j["decoder"] = {{"kind", to_string(decoder)}};
+  if (decoder == DecoderKind::kLstm)
     j["decoder"].update({{"embed_dim", lstm.embed_dim},
                          {"hidden_dim", lstm.hidden_dim},
                          {"attention_dim", lstm.attention_dim},
@@ -84,8 +108,12 @@ Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
     if (c.format_version < 1)
       bad("format_version must be 1 or more");
     const json& enc = j.contains("encoder") ? j["encoder"] : json();
-    c.encoder = get<std::string>(enc, "kind", "encoder");
-    if (c.encoder == "small_cnn") {
+    const std::string encoder = get<std::string>(enc, "kind", "encoder");
+    if (auto kind = parse_encoder_kind(encoder); !kind)
+      bad(kind.error().message);
+    else
+      c.encoder = kind.value();
+    if (c.encoder == EncoderKind::kSmallCnn) {
       c.small_cnn.width = get<int64_t>(enc, "width", "encoder");
       c.small_cnn.depth = get<int>(enc, "depth", "encoder");
       c.small_cnn.grid_h = get<int64_t>(enc, "grid_h", "encoder");
@@ -101,25 +129,27 @@ Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
           bad("encoder.context must be an integer 0..4");
         c.small_cnn.context = enc["context"].get<int>();
       }
-    } else if (c.encoder == "mobilenet_v2") {
+    } else {
       c.mobilenet_trainable_from = get<int>(enc, "trainable_from", "encoder");
       if (enc.contains("output_stride")) {  // models before it have stride 32
         c.mobilenet_output_stride = get<int64_t>(enc, "output_stride", "encoder");
         if (c.mobilenet_output_stride != 32 && c.mobilenet_output_stride != 16)
           bad("encoder.output_stride must be 32 or 16");
       }
-    } else {
-      bad("unknown encoder '" + c.encoder + "' (small_cnn or mobilenet_v2)");
     }
     const json& dec = j.contains("decoder") ? j["decoder"] : json();
-    c.decoder = get<std::string>(dec, "kind", "decoder");
-    if (c.decoder == "lstm") {
+    const std::string decoder = get<std::string>(dec, "kind", "decoder");
+    if (auto kind = parse_decoder_kind(decoder); !kind)
+      bad(kind.error().message);
+    else
+      c.decoder = kind.value();
+    if (c.decoder == DecoderKind::kLstm) {
       c.lstm.embed_dim = get<int64_t>(dec, "embed_dim", "decoder");
       c.lstm.hidden_dim = get<int64_t>(dec, "hidden_dim", "decoder");
       c.lstm.attention_dim = get<int64_t>(dec, "attention_dim", "decoder");
       c.lstm.attention = get<std::string>(dec, "attention", "decoder");
       c.lstm.dropout = get<double>(dec, "dropout", "decoder");
-    } else if (c.decoder == "transformer") {
+    } else {
       c.transformer.d_model = get<int64_t>(dec, "d_model", "decoder");
       c.transformer.layers = get<int64_t>(dec, "layers", "decoder");
       c.transformer.heads = get<int>(dec, "heads", "decoder");
@@ -132,8 +162,6 @@ Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
           bad("decoder.memory_norm must be true or false");
         c.transformer.memory_norm = dec["memory_norm"].get<bool>();
       }
-    } else {
-      bad("unknown decoder '" + c.decoder + "' (lstm or transformer)");
     }
     const json& img = j.contains("image") ? j["image"] : json();
     c.image.width = get<int>(img, "width", "image");

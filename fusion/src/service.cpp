@@ -111,8 +111,8 @@ Result<std::unique_ptr<Service>> Service::open(
     ServiceModelInfo info;
     info.name = name;
     info.tasks = c.tasks;
-    info.encoder = c.encoder;
-    info.decoder = c.decoder;
+    info.encoder = to_string(c.encoder);
+    info.decoder = to_string(c.decoder);
     info.attention = c.attention();
     info.image_width = static_cast<int>(c.image.width);
     info.image_height = static_cast<int>(c.image.height);

@@ -115,7 +115,7 @@ TEST_F(PhotoModel, IsTheDefaultCaptionerAndCarriesTheBackboneNotice) {
   EXPECT_EQ(j["model"], "flickr8k");
   EXPECT_GE(j["words"].size(), 4u) << r.out;
   EXPECT_NE(model_->config().notice.find("Apache License, Version 2.0"), std::string::npos);
-  EXPECT_EQ(model_->config().encoder, "mobilenet_v2");
+  EXPECT_EQ(model_->config().encoder, fusion::EncoderKind::kMobileNetV2);
   // It captions; questions go to the shapes model, and asking this one says so.
   r = run_glimpse({"ask", "--model", "flickr8k", photo, "what is the dog doing?"});
   EXPECT_EQ(r.exit_code, 1);

@@ -7,6 +7,7 @@
 #include "glimpse/core/safetensors.h"
 #include "glimpse/data/feature_cache.h"
 #include "glimpse/train/trainer.h"
+#include "glimpse/train/training_set.h"
 #include "test_util.h"
 
 namespace glimpse::train {
@@ -54,7 +55,7 @@ void write_cache(const std::string& path, const std::vector<std::string>& keys, 
 
 fusion::ModelConfig tiny_photo_model() {
   fusion::ModelConfig c;
-  c.encoder = "mobilenet_v2";
+  c.encoder = fusion::EncoderKind::kMobileNetV2;
   c.lstm.embed_dim = 8;
   c.lstm.hidden_dim = 16;
   c.lstm.attention_dim = 8;
@@ -104,7 +105,7 @@ TEST_F(TrainFromFeatures, TrainsTheDecoderAloneAndShipsTheBackboneWithItsNotice)
   auto model = fusion::CaptionModel::load(out);
   ASSERT_TRUE(model) << model.error().message;
   const auto& c = model.value()->config();
-  EXPECT_EQ(c.encoder, "mobilenet_v2");
+  EXPECT_EQ(c.encoder, fusion::EncoderKind::kMobileNetV2);
   EXPECT_EQ(c.image.width, 224);
   EXPECT_FLOAT_EQ(c.image.mean[0], 0.5f);  // from the weights' metadata
   EXPECT_NE(c.notice.find("Apache License"), std::string::npos) << c.notice;
@@ -163,7 +164,7 @@ TEST_F(TrainFromFeatures, RefusesCachesThatDoNotFitWithMessagesSayingWhy) {
   expect_error(o, tiny_photo_model(), "holds mirrored mobilenet_v2@224x224 features");
   o = options(out);
   auto small = tiny_photo_model();
-  small.encoder = "small_cnn";
+  small.encoder = fusion::EncoderKind::kSmallCnn;
   expect_error(o, small, "train them with --encoder mobilenet_v2");
   auto tuned = tiny_photo_model();
   tuned.mobilenet_trainable_from = 17;

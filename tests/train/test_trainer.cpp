@@ -51,7 +51,7 @@ fusion::ModelConfig tiny_transformer() {
   auto c = tiny_model();
   c.small_cnn.grid_h = c.small_cnn.grid_w = 8;
   c.small_cnn.depth = 2;
-  c.decoder = "transformer";
+  c.decoder = fusion::DecoderKind::kTransformer;
   c.transformer.d_model = 16;
   c.transformer.layers = 2;
   c.transformer.heads = 2;
@@ -86,7 +86,7 @@ std::string latest_model(const std::string& out) {
 }
 
 TEST(LearningRate, WarmsUpLinearlyThenDecaysByCosineToFivePercent) {
-  TrainOptions o;
+  Optimisation o;
   o.lr = 1e-3;
   o.warmup_steps = 10;
   EXPECT_DOUBLE_EQ(learning_rate(o, 0, 111), 1e-4);
@@ -463,8 +463,10 @@ TEST(Train, PairHeadsAndReferenceFirstNeedSupervisionAndHeadsOrLayersToDivide) {
   const std::string ckpt = d.file("t.safetensors.ckpt");
   const auto st =
       nlohmann::json::parse(read_bytes(ckpt + "/" + read_bytes(ckpt + "/LATEST") + "/state.json"));
-  EXPECT_EQ(st["run"]["pair_heads"], true);
-  EXPECT_EQ(st["run"]["reference_first"], true);
+  const auto& supervision = st["run"]["objectives"][1];
+  EXPECT_EQ(supervision["name"], "attention_supervision");
+  EXPECT_EQ(supervision["params"]["pair_heads"], true);
+  EXPECT_EQ(supervision["params"]["reference_first"], true);
 }
 
 // The first moment Adam keeps for every parameter after the checkpoint of run `out`, in the
@@ -648,40 +650,73 @@ TEST(Train, ResumeRefusesWhatItCannotContinue) {
   o.stop_after_steps = 2;
   ASSERT_TRUE(train(o, tiny_model()));
   o.resume = true;
-  // Resuming with `changed` is refused, naming the option and both values.
+  // Resuming with `changed` is refused, naming the recipe's key and both values.
   auto refused = [&](TrainOptions changed, const std::string& what) {
     const auto result = train(changed, tiny_model());
     ASSERT_FALSE(result);
-    EXPECT_EQ(result.error().message, "--resume: the checkpoint in '" + d.file("m.safetensors") +
-                                          ".ckpt' was made with " + what +
-                                          "; resume with the same options");
+    EXPECT_EQ(result.error().message,
+              "--resume: the run in '" + d.file("m.safetensors") + ".ckpt' was made with " + what +
+                  "; resume with the recipe it started with (only output.* and backbone_weights "
+                  "may change), or start a new run with another output.out");
   };
   auto changed = o;
   changed.epochs = 4;
-  refused(changed, "epochs = 3, not 4");
-  // A checkpoint from before an option existed was made with its default: resuming with the
-  // default goes on, and with another value is refused.
-  const std::string ckpt = d.file("m.safetensors.ckpt");
-  const std::string state = ckpt + "/" + read_bytes(ckpt + "/LATEST") + "/state.json";
-  auto st = nlohmann::json::parse(read_bytes(state));
-  ASSERT_TRUE(st["run"].contains("target_power"));
-  st["run"].erase("target_power");
-  st["run"].erase("pair_heads");
-  core::write_file_atomic(state, st.dump());
-  changed = o;
-  changed.target_power = 2.0;
-  refused(changed, "target_power = 1.0, not 2.0");
+  refused(changed, "optimisation.epochs = 3, not 4");
   // Every option that shapes the loss is compared, the weights of its terms included.
   changed = o;
   changed.doubly_stochastic = 0.5;
-  refused(changed, "doubly_stochastic = 1.0, not 0.5");
+  refused(changed, "objectives.1.weight = 1.0, not 0.5");
+  changed = o;
+  changed.doubly_stochastic = 0;
+  refused(changed, "objectives.1.name = \"doubly_stochastic\", not \"(none)\"");
   changed = o;
   changed.clip = 1.0;
-  refused(changed, "clip = 5.0, not 1.0");
+  refused(changed, "optimisation.clip = 5.0, not 1.0");
+  changed = o;
+  changed.attention_supervision = 1.0;
+  refused(changed, "objectives.2.name = \"(none)\", not \"attention_supervision\"");
   // What may change: where it writes, how often it checkpoints.
   o.checkpoint_every = 7;
   o.log = d.file("other.log.jsonl");
   EXPECT_TRUE(train(o, tiny_model()));
+}
+
+// A checkpoint written before recipes recorded the flags flat: the same flags resume it (one
+// it lacks was made with its default), other flags are refused naming the flag, and a recipe
+// cannot tell, so it is refused.
+TEST(Train, ACheckpointFromBeforeRecipesResumesWithItsFlags) {
+  TempDir d;
+  export_tiny_world(d.file("world"));
+  auto o = tiny_options(d.file("world"), d.file("m.safetensors"));
+  o.stop_after_steps = 2;
+  ASSERT_TRUE(train(o, tiny_model()));
+  const std::string ckpt = d.file("m.safetensors.ckpt");
+  const std::string state = ckpt + "/" + read_bytes(ckpt + "/LATEST") + "/state.json";
+  auto st = nlohmann::json::parse(read_bytes(state));
+  ASSERT_EQ(st["run"]["recipe_version"], 1);
+  st["run"] = legacy_run(o);
+  st["run"].erase("target_power");  // recorded by later versions only
+  core::write_file_atomic(state, st.dump());
+  o.resume = true;
+  auto changed = o;
+  changed.target_power = 2.0;
+  auto r = train(changed, tiny_model());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "--resume: the checkpoint in '" + ckpt +
+                                   "' was made with target_power = 1.0, not 2.0; resume with the "
+                                   "same options");
+  RunOptions run;
+  run.resume = true;
+  r = train(recipe_from_options(o, tiny_model()), run);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "--resume: the checkpoint in '" + ckpt +
+                                   "' was written before recipes: resume it with the glimpse "
+                                   "train flags it was started with");
+  o.stop_after_steps = 1;
+  ASSERT_TRUE(train(o, tiny_model()));
+  // Its next checkpoint records the recipe.
+  st = nlohmann::json::parse(read_bytes(ckpt + "/" + read_bytes(ckpt + "/LATEST") + "/state.json"));
+  EXPECT_EQ(st["run"]["optimisation"]["epochs"], o.epochs);
 }
 
 TEST(Train, RefusesBadOptionsAndEmptyData) {

@@ -25,9 +25,19 @@ std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch) {
 
 std::vector<std::vector<size_t>> epoch_steps(const std::vector<size_t>& sequences, int batch_size,
                                              uint64_t seed, int epoch) {
+  std::vector<size_t> all(sequences.size());
+  for (size_t i = 0; i < all.size(); ++i)
+    all[i] = i;
+  return epoch_steps(sequences, all, batch_size, seed, epoch);
+}
+
+std::vector<std::vector<size_t>> epoch_steps(const std::vector<size_t>& sequences,
+                                             const std::vector<size_t>& images, int batch_size,
+                                             uint64_t seed, int epoch) {
   std::vector<std::vector<size_t>> steps(1);
   size_t in_step = 0;
-  for (size_t i : epoch_order(sequences.size(), seed, epoch)) {
+  for (size_t at : epoch_order(images.size(), seed, epoch)) {
+    const size_t i = images[at];
     if (sequences[i] == 0)
       continue;
     if (in_step >= static_cast<size_t>(batch_size)) {

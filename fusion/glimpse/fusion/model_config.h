@@ -15,13 +15,23 @@ namespace glimpse::fusion {
 
 inline constexpr int kModelFormatVersion = 1;
 
+enum class EncoderKind { kSmallCnn, kMobileNetV2 };
+enum class DecoderKind { kLstm, kTransformer };
+
+// The names model files, recipes and flags use: small_cnn, mobilenet_v2; lstm, transformer.
+const char* to_string(EncoderKind kind);
+const char* to_string(DecoderKind kind);
+// A name that is none of them is an error listing the names there are.
+Result<EncoderKind> parse_encoder_kind(const std::string& name);
+Result<DecoderKind> parse_decoder_kind(const std::string& name);
+
 struct ModelConfig {
   int format_version = kModelFormatVersion;
-  std::string encoder = "small_cnn";  // "small_cnn" | "mobilenet_v2"
+  EncoderKind encoder = EncoderKind::kSmallCnn;
   vision::SmallCnnOptions small_cnn;
   int mobilenet_trainable_from = 19;
-  int64_t mobilenet_output_stride = 32;         // 32, or 16 for a 14x14 grid at 224x224
-  std::string decoder = "lstm";                 // "lstm" | "transformer"
+  int64_t mobilenet_output_stride = 32;  // 32, or 16 for a 14x14 grid at 224x224
+  DecoderKind decoder = DecoderKind::kLstm;
   text::LstmDecoderOptions lstm;                // vocab_size and feature_dim are filled in
   text::TransformerDecoderOptions transformer;  // likewise
   vision::PreprocessOptions image;
@@ -32,7 +42,7 @@ struct ModelConfig {
   std::map<std::string, double> metrics;        // dev figures
 
   std::string attention() const {
-    return decoder == "lstm" ? lstm.attention : transformer.cross_attention;
+    return decoder == DecoderKind::kLstm ? lstm.attention : transformer.cross_attention;
   }
   std::string to_json() const;
   // Validates every field; messages say which field is wrong and why.

@@ -20,6 +20,11 @@ std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch);
 // one holds batch_size sequences or more. sequences[i]: image i's sequence count.
 std::vector<std::vector<size_t>> epoch_steps(const std::vector<size_t>& sequences, int batch_size,
                                              uint64_t seed, int epoch);
+// The same over the epoch's `images` (an image may come more than once), shuffled as a list:
+// with images 0..n-1 the steps are those above.
+std::vector<std::vector<size_t>> epoch_steps(const std::vector<size_t>& sequences,
+                                             const std::vector<size_t>& images, int batch_size,
+                                             uint64_t seed, int epoch);
 
 // The part (0..parts-1) of each image of a step, given each image's tokens: consecutive images,
 // every part at least one image, a part ending before the image whose middle token lies past its

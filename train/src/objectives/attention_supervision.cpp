@@ -105,7 +105,8 @@ class AttentionSupervision : public Objective {
                     "--pair-heads needs an attention of 2 heads or more, and '" +
                         config.attention() + "' has 1 (try --attention cross:4)");
     }
-    const int64_t layers = config.decoder == "lstm" ? 1 : config.transformer.layers;
+    const int64_t layers =
+        config.decoder == fusion::DecoderKind::kLstm ? 1 : config.transformer.layers;
     if (reference_first_ && layers < 2)
       throw Error(ErrorCode::kInvalidArgument,
                   "--reference-first needs a decoder of 2 layers or more (a transformer with "
@@ -190,8 +191,8 @@ class AttentionSupervision : public Objective {
                                           const std::vector<std::string>& question,
                                           std::vector<std::vector<cv::Rect>>& seen) const {
     std::vector<Supervised> out;
-    const auto positions =
-        mention_positions(question, q.mentions, data.model.config().decoder == "lstm");
+    const auto positions = mention_positions(
+        question, q.mentions, data.model.config().decoder == fusion::DecoderKind::kLstm);
     for (size_t k = 0; k < positions.size(); ++k) {
       if (positions[k] < 0)
         throw Error(ErrorCode::kInvalidArgument,

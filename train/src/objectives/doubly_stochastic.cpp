@@ -13,11 +13,12 @@ class DoublyStochastic : public Objective {
  public:
   using Objective::Objective;
   void prepare(const TrainingData& data) override {
-    if (data.model.config().decoder != "lstm")
+    if (data.model.config().decoder != fusion::DecoderKind::kLstm)
       throw Error(ErrorCode::kInvalidArgument,
                   "objective 'doubly_stochastic' regularises an LSTM decoder's attention (Show, "
                   "Attend and Tell); this model's decoder is a " +
-                      data.model.config().decoder + ": leave it out of the recipe");
+                      std::string(fusion::to_string(data.model.config().decoder)) +
+                      ": leave it out of the recipe");
   }
   torch::Tensor part_loss(const PartOutput& p) const override {
     return weight() * text::doubly_stochastic_penalty(p.out.attention[0], p.batch.loss_mask) /

@@ -1,0 +1,142 @@
+#include "glimpse/data/source.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace glimpse::data {
+
+using nlohmann::json;
+
+namespace {
+
+// The fields each format reads; the first `required` of them must be given.
+struct FormatFields {
+  std::vector<std::string> fields;
+  size_t required;
+};
+
+const std::map<std::string, FormatFields>& format_fields() {
+  static const std::map<std::string, FormatFields> kFields = {
+      {"world", {{"dir", "split"}, 2}},
+      {"flickr8k", {{"dir", "split"}, 2}},
+      {"coco_captions", {{"captions", "images"}, 2}},
+      {"karpathy", {{"captions", "images", "split"}, 3}},
+      {"vqa_v2", {{"questions", "annotations", "images", "image_pattern", "coco_images"}, 3}},
+  };
+  return kFields;
+}
+
+std::string* field(DataSource& s, const std::string& name) {
+  static const std::map<std::string, std::string DataSource::*> kMembers = {
+      {"dir", &DataSource::dir},
+      {"split", &DataSource::split},
+      {"captions", &DataSource::captions},
+      {"questions", &DataSource::questions},
+      {"annotations", &DataSource::annotations},
+      {"images", &DataSource::images},
+      {"image_pattern", &DataSource::image_pattern},
+      {"coco_images", &DataSource::coco_images}};
+  return &(s.*kMembers.at(name));
+}
+
+[[noreturn]] void bad(const std::string& where, const std::string& what) {
+  throw Error(ErrorCode::kInvalidArgument, where + ": " + what);
+}
+
+std::string list(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names)
+    out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+const std::vector<std::string>& source_formats() {
+  static const std::vector<std::string> kFormats = {"world", "flickr8k", "coco_captions",
+                                                    "karpathy", "vqa_v2"};
+  return kFormats;
+}
+
+json to_json(const DataSource& source) {
+  json j = {{"format", source.format}};
+  DataSource copy = source;
+  for (const auto& name : format_fields().at(source.format).fields)
+    if (!field(copy, name)->empty())
+      j[name] = *field(copy, name);
+  j["weight"] = source.weight;
+  return j;
+}
+
+DataSource source_from_json(const json& j, const std::string& where) {
+  if (!j.is_object())
+    bad(where,
+        "a data source is an object such as {\"format\": \"world\", \"dir\": \"world\", "
+        "\"split\": \"train\"}, not " +
+            j.dump());
+  DataSource s;
+  if (!j.contains("format") || !j["format"].is_string())
+    bad(where, "give its \"format\": one of " + list(source_formats()));
+  s.format = j["format"].get<std::string>();
+  const auto it = format_fields().find(s.format);
+  if (it == format_fields().end())
+    bad(where, "unknown format '" + s.format + "': give one of " + list(source_formats()));
+  const auto& fields = it->second.fields;
+  for (const auto& [key, value] : j.items()) {
+    if (key == "format")
+      continue;
+    if (key == "weight") {
+      if (!value.is_number() || !(value.get<double>() > 0) || !std::isfinite(value.get<double>()))
+        bad(where,
+            "\"weight\" must be a number above 0 (how many times an epoch reads each "
+            "image), not " +
+                value.dump());
+      s.weight = value.get<double>();
+    } else if (std::find(fields.begin(), fields.end(), key) == fields.end()) {
+      bad(where, "a " + s.format + " source has no \"" + key + "\" (it reads " + list(fields) +
+                     " and weight)");
+    } else if (!value.is_string() || value.get<std::string>().empty()) {
+      bad(where, "\"" + key + "\" must be a non-empty string, not " + value.dump());
+    } else {
+      *field(s, key) = value.get<std::string>();
+    }
+  }
+  for (size_t i = 0; i < it->second.required; ++i)
+    if (field(s, fields[i])->empty())
+      bad(where,
+          "a " + s.format + " source needs \"" + fields[i] + "\" (it reads " + list(fields) + ")");
+  if (s.format == "vqa_v2" && s.image_pattern.empty() == s.coco_images.empty())
+    bad(where,
+        "a vqa_v2 source names its image files by one of \"image_pattern\" (e.g. "
+        "\"COCO_train2014_{id012}.jpg\") or \"coco_images\" (a COCO captions file)");
+  return s;
+}
+
+std::string describe(const DataSource& s) {
+  if (s.format == "world" || s.format == "flickr8k")
+    return s.format + " " + s.dir + " (" + s.split + ")";
+  if (s.format == "karpathy")
+    return "karpathy " + s.captions + " (" + s.split + ")";
+  if (s.format == "coco_captions")
+    return "coco_captions " + s.captions;
+  return "vqa_v2 " + s.questions;
+}
+
+Result<Dataset> load_source(const DataSource& s) {
+  if (s.format == "world")
+    return load_world_folder(s.dir, s.split);
+  if (s.format == "flickr8k")  // captions.txt, <split>_images.txt and images/, as ../shared has
+    return load_flickr8k(s.dir + "/captions.txt", s.dir + "/" + s.split + "_images.txt",
+                         s.dir + "/images");
+  if (s.format == "coco_captions")
+    return load_coco_captions(s.captions, s.images);
+  if (s.format == "karpathy")
+    return load_karpathy(s.captions, s.images, s.split);
+  if (s.format == "vqa_v2")
+    return load_vqa(s.questions, s.annotations, s.images, s.coco_images, s.image_pattern);
+  return ErrorInfo{ErrorCode::kInvalidArgument,
+                   "unknown data format '" + s.format + "': give one of " + list(source_formats())};
+}
+
+}  // namespace glimpse::data
