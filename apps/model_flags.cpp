@@ -19,7 +19,8 @@ void add_encoder_flags(CLI::App& cmd, fusion::ModelConfig& mo, ModelShape& shape
       ->check(CLI::Range(1, 64));
   cmd.add_flag("!--no-coords", mo.small_cnn.coords,
                "small_cnn: leave out the two channels that tell each grid cell where it is");
-  cmd.add_option("--image-size", shape.image_size, "Input side in pixels")
+  cmd.add_option("--image-size", shape.image_size,
+                 "small_cnn: input side in pixels (a mobilenet_v2 takes its weights' input size)")
       ->check(CLI::Range(16, 1024));
 }
 
@@ -71,7 +72,8 @@ const std::map<std::string, fusion::DecoderKind>& decoder_names() {
 }
 
 void apply_model_shape(const ModelShape& shape, fusion::ModelConfig& config) {
-  config.image.width = config.image.height = shape.image_size;
+  if (config.encoder == fusion::EncoderKind::kSmallCnn)  // a MobileNetV2 takes its backbone's
+    config.image.width = config.image.height = shape.image_size;
   config.small_cnn.grid_h = config.small_cnn.grid_w = shape.grid;
   if (config.lstm.hidden_dim == 0)
     config.lstm.hidden_dim = vision::SmallCnn(config.small_cnn).channels();

@@ -109,7 +109,7 @@ DataSource source_from_json(const json& j, const std::string& where) {
   if (s.format == "vqa_v2" && s.image_pattern.empty() == s.coco_images.empty())
     bad(where,
         "a vqa_v2 source names its image files by one of \"image_pattern\" (e.g. "
-        "\"COCO_train2014_{id012}.jpg\") or \"coco_images\" (a COCO captions file)");
+        "\"COCO_train2014_{id12}.jpg\") or \"coco_images\" (a COCO captions file)");
   return s;
 }
 

@@ -155,10 +155,18 @@ fusion::ModelConfig model_from_json(const json& j) {
                ? p["kind"].get<std::string>()
                : "";
   };
-  if (!kind("encoder").empty())
-    defaults.encoder = fusion::parse_encoder_kind(kind("encoder")).take();
-  if (!kind("decoder").empty())
-    defaults.decoder = fusion::parse_decoder_kind(kind("decoder")).take();
+  if (!kind("encoder").empty()) {
+    const auto k = fusion::parse_encoder_kind(kind("encoder"));
+    if (!k)
+      bad("model.encoder.kind:", k.error().message);
+    defaults.encoder = k.value();
+  }
+  if (!kind("decoder").empty()) {
+    const auto k = fusion::parse_decoder_kind(kind("decoder"));
+    if (!k)
+      bad("model.decoder.kind:", k.error().message);
+    defaults.decoder = k.value();
+  }
   json merged = json::parse(defaults.to_json());
   merged.merge_patch(j);
   auto parsed = fusion::ModelConfig::from_json(merged.dump());
@@ -208,8 +216,7 @@ std::vector<ObjectiveSpec> objectives_from_json(const json& j) {
       spec.params = *p;
     }
     s.done();
-    make_objective(spec);  // an unknown name or parameter is refused here, before any data
-    out.push_back(std::move(spec));
+    out.push_back(resolve_objective(spec));  // refused here, before any data is read
   }
   return out;
 }

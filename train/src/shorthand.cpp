@@ -119,7 +119,9 @@ Recipe recipe_from_options(const TrainOptions& o, const fusion::ModelConfig& con
     r.model.tasks.push_back("vqa");
   r.backbone_weights = o.backbone_weights;
   r.optimisation = {o.epochs, o.batch_size, o.lr, o.warmup_steps, o.clip, o.seed, o.data_parallel};
-  r.objectives = objectives_from_options(o, config);
+  r.objectives.clear();
+  for (const auto& spec : objectives_from_options(o, config))
+    r.objectives.push_back(resolve_objective(spec));
   r.eval_images = o.eval_images;
   r.output = {o.out, o.checkpoint_dir, o.log, o.checkpoint_every};
   return r;

@@ -7,7 +7,7 @@
 //   {"format": "karpathy",      "captions": "dataset_coco.json", "images": "coco", "split":
 //   "train"}
 //   {"format": "vqa_v2",        "questions": "q.json", "annotations": "a.json", "images": "img",
-//                               "image_pattern": "COCO_train2014_{id012}.jpg"}
+//                               "image_pattern": "COCO_train2014_{id12}.jpg"}
 //
 // In a recipe each source also has a weight: how many times an epoch reads each of its images
 // (1 = once; 0.5 = half of them, chosen anew each epoch; 2 = twice).

@@ -116,6 +116,10 @@ class Objective {
 
 // The objective registered under spec.name, or an error listing the names there are.
 std::unique_ptr<Objective> make_objective(const ObjectiveSpec& spec);
+// The spec with every parameter of its objective (the defaults of those it leaves out; numbers as
+// doubles), or an error naming an unknown objective or parameter, a wrong type or a weight
+// below 0: what a recipe stores and compares.
+ObjectiveSpec resolve_objective(const ObjectiveSpec& spec);
 std::vector<std::string> objective_names();
 
 template <class T>
