@@ -69,4 +69,36 @@ TEST(CliFeatures, EncodesASplitIntoAFeatureCacheAndRefusesABadFolder) {
   EXPECT_FALSE(std::filesystem::exists(d.file("x.cache")));
 }
 
+// Any data source: the same photos named by a COCO captions file give the same features; a file
+// with no images is refused before a cache is begun.
+TEST(CliFeatures, EncodesTheImagesOfACocoCaptionsFile) {
+  const std::string photos = shared_data("data/flickr8k/images");
+  if (!std::filesystem::exists(shared_data("models/mobilenet_v2_imagenet.safetensors")))
+    GTEST_SKIP() << "no ../shared models here";
+  TempDir d;
+  write_bytes(d.file("c.json"), R"({"images": [{"id": 7, "file_name": "1000268201_693b08cb0e.jpg"},
+    {"id": 9, "file_name": "1001773457_577c3a7d70.jpg"}],
+    "annotations": [{"image_id": 7, "caption": "a child"}, {"image_id": 9, "caption": "dogs"}]})");
+  auto r = run_glimpse({"--threads", "2", "features", "--coco-captions", d.file("c.json"),
+                        "--images", photos, "--out", d.file("c.cache")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("2/2 images"), std::string::npos) << r.out;
+  auto cache = glimpse::data::FeatureCache::open(d.file("c.cache")).take();
+  EXPECT_EQ(cache->keys(),
+            (std::vector<std::string>{"1000268201_693b08cb0e.jpg", "1001773457_577c3a7d70.jpg"}));
+  EXPECT_EQ(cache->info().grid_h, 7);
+  write_bytes(d.file("empty.json"), R"({"images": [], "annotations": []})");
+  r = run_glimpse({"features", "--coco-captions", d.file("empty.json"), "--images", photos, "--out",
+                   d.file("e.cache")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "glimpse: coco_captions " + d.file("empty.json") +
+                       " has no images: nothing to encode\n");
+  EXPECT_FALSE(std::filesystem::exists(d.file("e.cache")));
+  r = run_glimpse({"features", "--coco-captions", d.file("c.json"), "--out", d.file("e.cache")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            "glimpse: the dataset: a coco_captions source needs --images (it reads "
+            "captions, images)\n");
+}
+
 }  // namespace

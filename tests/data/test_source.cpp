@@ -31,8 +31,8 @@ TEST(DataSource, EveryFormatOfAWorldExportReadsTheSameImages) {
     return load_source(source_from_json(json::parse(text), "test")).take();
   };
   const std::string dir = d.path();
-  const Dataset world_source = read(
-      json{{"format", "world"}, {"dir", dir}, {"split", "dev"}}.dump().c_str());
+  const Dataset world_source =
+      read(json{{"format", "world"}, {"dir", dir}, {"split", "dev"}}.dump().c_str());
   EXPECT_EQ(world_source.images.size(), 5u);
   EXPECT_EQ(world_source.question_count(), whole.question_count());
   // The captions file alone, as COCO captions.

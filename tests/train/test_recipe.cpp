@@ -153,8 +153,7 @@ TEST(Recipe, LoadExpandsEnvironmentVariablesAndNamesTheFile) {
                 "': '${GLIMPSE_NOT_SET_ANYWHERE}/w' names ${GLIMPSE_NOT_SET_ANYWHERE}, an "
                 "environment variable that is not set: set it, or write the path out");
   testing::write_bytes(d.file("r.json"), "{\"data\": ");
-  EXPECT_NE(refusal([&] { Recipe::load(d.file("r.json")); })
-                .find("' is not a JSON recipe ("),
+  EXPECT_NE(refusal([&] { Recipe::load(d.file("r.json")); }).find("' is not a JSON recipe ("),
             std::string::npos);
 }
 
@@ -171,8 +170,7 @@ TEST(Recipe, ResumeComparesEveryKeyButTheOutput) {
             "change), or start a new run with another output.out");
   now = was;
   now["objectives"].push_back({{"name", "grounding"}, {"weight", 1.0}, {"params", json::object()}});
-  EXPECT_EQ(refusal([&] { check_same_recipe(was, now, "ckpt"); })
-                .substr(0, 70),
+  EXPECT_EQ(refusal([&] { check_same_recipe(was, now, "ckpt"); }).substr(0, 70),
             "--resume: the run in 'ckpt' was made with objectives.1.name = \"(none)\"");
 }
 

@@ -75,9 +75,9 @@ ObjectiveSpec resolve_objective(const ObjectiveSpec& spec) {
   out.params = e.params;
   for (const auto& [key, value] : spec.params.items()) {
     if (!e.params.contains(key))
-      throw Error(ErrorCode::kInvalidArgument, "objective '" + spec.name +
-                                                   "' has no parameter '" + key +
-                                                   "' (its parameters: " + listed(e.params) + ")");
+      throw Error(ErrorCode::kInvalidArgument, "objective '" + spec.name + "' has no parameter '" +
+                                                   key + "' (its parameters: " + listed(e.params) +
+                                                   ")");
     const nlohmann::json& fallback = e.params[key];
     const bool fits = fallback.is_boolean() ? value.is_boolean() : value.is_number();
     if (!fits)
