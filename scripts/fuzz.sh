@@ -4,7 +4,7 @@
 # corpus. Fails on any crash, hang, leak or sanitizer report, keeping the input that caused it in
 # build-fuzz/crashes/.
 #   scripts/fuzz.sh [--seconds S] [TARGET...]     (targets: request multipart image model_file
-#                                                  datasets; default all, S default 60)
+#                                                  datasets recipe; default all, S default 60)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${GLIMPSE_FUZZ_BUILD_DIR:-$here/build-fuzz}
@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(request multipart image model_file datasets)
+[ ${#targets[@]} -gt 0 ] || targets=(request multipart image model_file datasets recipe)
 fail() { echo "fuzz.sh: $*" >&2; exit 1; }
 command -v clang++-14 >/dev/null || fail "clang++-14 is not installed: run scripts/setup.sh --fuzz"
 

@@ -77,6 +77,10 @@ TEST(Recipe, RefusesUnknownKeysWrongTypesAndRangesNamingTheKey) {
             "recipe: optimisation.lr must be a number, not \"fast\"");
   EXPECT_EQ(refused(R"({"optimisation": {"epochs": 2.5}})"),
             "recipe: optimisation.epochs must be a whole number, not 2.5");
+  EXPECT_EQ(refused(R"({"optimisation": {"epochs": 4294967297}})"),  // would wrap to 1 as an int
+            "recipe: optimisation.epochs must be between 1 and 100000, not 4294967297");
+  EXPECT_EQ(refused(R"({"optimisation": {"seed": -1}})"),
+            "recipe: optimisation.seed must be a whole number, 0 or more, not -1");
   EXPECT_EQ(refused(R"({"optimisation": {"batch_size": 0}})"),
             "recipe: optimisation.batch_size must be between 1 and 100000, not 0");
   EXPECT_EQ(refused(R"({"model": {"decoder": {"hiden_dim": 8}}})"),

@@ -127,3 +127,19 @@ put("datasets", "vqa", b"\x03" + (json.dumps(questions) + sep + json.dumps(annot
 put("datasets", "world", b"\x04" + (json.dumps(coco) + sep + json.dumps(questions) + sep +
                                     json.dumps(annotations)).encode())
 put("datasets", "flickr8k_bad_line", b"\x02" + ("no tab here\n" + sep + "a.png\n").encode())
+
+# recipe: a recipe's JSON, then after "\n----\n" one --set assignment per line.
+minimal = {"data": {"train": [{"format": "world", "dir": "w", "split": "train"}],
+                    "dev": [{"format": "world", "dir": "w", "split": "dev"}]}}
+put("recipe", "minimal", json.dumps(minimal))
+shapes = json.load(open(os.path.join(here, "..", "..", "..", "recipes", "shapes.json")))
+put("recipe", "shapes", json.dumps(shapes) + sep + "optimisation.lr=5e-4\nobjectives.1.weight=2")
+flickr8k = json.load(open(os.path.join(here, "..", "..", "..", "recipes", "flickr8k.json")))
+put("recipe", "flickr8k", json.dumps(flickr8k))
+vqa = dict(minimal, data={"train": [{"format": "vqa_v2", "questions": "q", "annotations": "a",
+                                     "images": "i", "image_pattern": "{id}.png", "weight": 0.5}],
+                          "dev": [{"format": "coco_captions", "captions": "c", "images": "i"}]})
+put("recipe", "vqa_weighted", json.dumps(vqa) + sep + "data.train.0.weight=2\nmodel.tasks=[\"vqa\"]")
+put("recipe", "wrapping_epochs", json.dumps(dict(minimal, optimisation={"epochs": 4294967297,
+                                                                        "seed": -1})))
+put("recipe", "bad_sets", json.dumps(minimal) + sep + "objectives.9.weight=1\n=\nx\noutput.out.y=1")
