@@ -5,6 +5,7 @@
 #include "glimpse/text/caption_metrics.h"
 #include "glimpse/text/tokenizer.h"
 #include "glimpse/text/vqa_accuracy.h"
+#include "glimpse/train/attention_correctness.h"
 #include "glimpse/vision/image_decode.h"
 #include "glimpse/vision/preprocess.h"
 
@@ -12,67 +13,6 @@ namespace glimpse::train {
 
 double EvalReport::selection() const {
   return questions == 0 ? cider_d : vqa_accuracy + bleu4();
-}
-
-namespace {
-
-// Whether the references, read at the window [u - left, u + right] around a word, agree on
-// its box: `found` with `box`, `none` when some reference has the window without a box,
-// `ambiguous` when two give different boxes.
-struct WindowVote {
-  bool none = false, found = false, ambiguous = false;
-  cv::Rect box;
-};
-
-WindowVote vote(const std::vector<std::string>& words, size_t t, size_t left, size_t right,
-                const std::vector<std::vector<std::string>>& ref_words,
-                const std::vector<data::CaptionEntry>& references) {
-  WindowVote v;
-  for (size_t r = 0; r < references.size(); ++r) {
-    const auto& rw = ref_words[r];
-    const auto& boxes = references[r].word_boxes;
-    if (boxes.size() != rw.size())
-      continue;  // no boxes in this reference
-    for (size_t u = left; u + right < rw.size(); ++u) {
-      bool same = true;
-      for (size_t j = u - left; j <= u + right && same; ++j)
-        same = rw[j] == words[t - u + j];
-      if (!same)
-        continue;
-      if (!boxes[u]) {
-        v.none = true;
-      } else if (!v.found) {
-        v.found = true;
-        v.box = *boxes[u];
-      } else if (*boxes[u] != v.box) {
-        v.ambiguous = true;
-      }
-    }
-  }
-  return v;
-}
-
-}  // namespace
-
-std::optional<cv::Rect> referent(const std::vector<std::string>& words, size_t t,
-                                 const std::vector<data::CaptionEntry>& references) {
-  // Split as training splits them, so word_boxes line up with the words.
-  std::vector<std::vector<std::string>> ref_words;
-  for (const auto& r : references)
-    ref_words.push_back(text::tokenize(r.text));
-  // Windows around t by growing size, the words after t first (adjectives come before nouns).
-  for (size_t size = 0; size <= 3; ++size)
-    for (size_t left = 0; left <= size; ++left) {
-      const size_t right = size - left;
-      if (left > t || t + right >= words.size())
-        continue;
-      const WindowVote v = vote(words, t, left, right, ref_words, references);
-      if (!v.found && size == 0)
-        return std::nullopt;  // the word never occurs, or never names an object
-      if (v.found && !v.ambiguous && !v.none)
-        return v.box;
-    }
-  return std::nullopt;
 }
 
 namespace {
@@ -202,7 +142,6 @@ class Evaluator {
   // Attention correctness: the share of each referring word's attention inside its box.
   void score_attention(const fusion::Prediction& pred, const Pending& p) {
     const auto& entry = ds_.images[p.image];
-    const cv::Size grid(static_cast<int>(pred.grid_w), static_cast<int>(pred.grid_h));
     for (size_t t = 0; t < pred.words.size(); ++t) {
       std::vector<cv::Rect> boxes;
       if (p.caption) {
@@ -211,15 +150,9 @@ class Evaluator {
       } else {
         boxes = entry.questions[p.question].boxes;
       }
-      if (boxes.empty())
-        continue;
-      const cv::Mat cover =
-          fusion::cell_coverage(grid, sizes_[p.image], model_.config().image, boxes);
-      const double in = fusion::mass_inside(fusion::word_attention(pred, t), cover);
-      const double uniform = fusion::mass_inside(cv::Mat(grid, CV_32F, cv::Scalar(1.0f)), cover);
-      (p.caption ? report_.caption_attention : report_.answer_attention) += in;
-      (p.caption ? report_.caption_uniform : report_.answer_uniform) += uniform;
-      ++(p.caption ? report_.caption_words : report_.answer_words);
+      if (!boxes.empty())
+        (p.caption ? caption_share_ : answer_share_)
+            .add(pred, t, boxes, sizes_[p.image], model_.config().image);
     }
   }
 
@@ -252,14 +185,12 @@ class Evaluator {
     r.vqa_accuracy = r.questions > 0 ? vqa_ / r.questions : 0.0;
     for (auto& [type, by] : r.vqa_by_type)
       by.first /= by.second;
-    if (r.caption_words > 0) {
-      r.caption_attention /= r.caption_words;
-      r.caption_uniform /= r.caption_words;
-    }
-    if (r.answer_words > 0) {
-      r.answer_attention /= r.answer_words;
-      r.answer_uniform /= r.answer_words;
-    }
+    r.caption_words = caption_share_.words;
+    r.caption_attention = caption_share_.mean_attention();
+    r.caption_uniform = caption_share_.mean_uniform();
+    r.answer_words = answer_share_.words;
+    r.answer_attention = answer_share_.mean_attention();
+    r.answer_uniform = answer_share_.mean_uniform();
     return r;
   }
 
@@ -274,6 +205,7 @@ class Evaluator {
   Batch current_;
   std::vector<Batch> waiting_;
   EvalReport report_;
+  AttentionShare caption_share_, answer_share_;
   std::vector<std::string> cands_;
   std::vector<std::vector<std::string>> refs_;
   double vqa_ = 0;

@@ -40,23 +40,23 @@ class Section {
     if (v == nullptr)
       return;
     constexpr bool integral = std::is_integral_v<T>;
-    const bool fits = integral ? (std::is_unsigned_v<T> ? v->is_number_unsigned()
-                                                         : v->is_number_integer())
-                               : v->is_number();
+    const bool fits =
+        integral ? (std::is_unsigned_v<T> ? v->is_number_unsigned() : v->is_number_integer())
+                 : v->is_number();
     if (!fits)
-      bad(key(name), std::string("must be ") +
-                         (integral ? (std::is_unsigned_v<T> ? "a whole number, 0 or more"
-                                                            : "a whole number")
-                                   : "a number") +
-                         ", not " + v->dump());
+      bad(key(name),
+          std::string("must be ") +
+              (integral ? (std::is_unsigned_v<T> ? "a whole number, 0 or more" : "a whole number")
+                        : "a number") +
+              ", not " + v->dump());
     // Compared in the widest type of its kind, so that no value wraps into the range.
-    using Wide = std::conditional_t<integral,
-                                    std::conditional_t<std::is_unsigned_v<T>, uint64_t, int64_t>,
-                                    double>;
+    using Wide =
+        std::conditional_t<integral, std::conditional_t<std::is_unsigned_v<T>, uint64_t, int64_t>,
+                           double>;
     const Wide x = v->get<Wide>();
     if (!(x >= static_cast<Wide>(lo) && x <= static_cast<Wide>(hi)))
-      bad(key(name), "must be between " + json(lo).dump() + " and " + json(hi).dump() +
-                         ", not " + v->dump());
+      bad(key(name),
+          "must be between " + json(lo).dump() + " and " + json(hi).dump() + ", not " + v->dump());
     out = static_cast<T>(x);
   }
   void get(const std::string& name, std::string& out) {

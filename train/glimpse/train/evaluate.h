@@ -17,6 +17,7 @@
 #include "glimpse/data/datasets.h"
 #include "glimpse/data/feature_cache.h"
 #include "glimpse/fusion/caption_model.h"
+#include "glimpse/train/attention_correctness.h"
 
 namespace glimpse::train {
 
@@ -55,14 +56,6 @@ struct EvalOptions {
   // each image; images are found by file name.
   std::shared_ptr<const data::FeatureCache> features;
 };
-
-// The object word t of a caption refers to, read off the reference captions' word boxes: the
-// box every reference gives the same word in the same context, where the context is the
-// smallest window of neighbouring words (up to 3, following words first) that makes the
-// answer unique. None when the word never has a box in the references (articles, relations),
-// or stays ambiguous.
-std::optional<cv::Rect> referent(const std::vector<std::string>& words, size_t t,
-                                 const std::vector<data::CaptionEntry>& references);
 
 // Greedy (or beam) captions and answers on a dataset, scored as coco-caption and the VQA
 // evaluation do.
