@@ -166,8 +166,11 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
   cmd->add_option("--out", to.out, "The best model (by dev VQA accuracy + BLEU-4) is written here");
   cmd->add_option("--checkpoint-dir", to.checkpoint_dir, "Checkpoints (default: OUT.ckpt)");
   cmd->add_option("--log", to.log, "JSONL log of every figure (default: OUT.log.jsonl)");
-  cmd->add_option("--encoder", mo.encoder, "Image encoder: small_cnn or mobilenet_v2")
-      ->transform(CLI::CheckedTransformer(encoder_names()));
+  cmd->add_option_function<std::string>(
+         "--encoder",
+         [&mo](const std::string& name) { mo.encoder = fusion::parse_encoder_kind(name).take(); },
+         "Image encoder: small_cnn or mobilenet_v2")
+      ->check(CLI::IsMember({"small_cnn", "mobilenet_v2"}));
   cmd->add_option("--output-stride", mo.mobilenet_output_stride,
                   "mobilenet_v2: 32 (a 7x7 grid at 224x224) or 16 (14x14, the same weights run "
                   "à trous); feature caches must be made with the same stride")

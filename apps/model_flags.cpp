@@ -25,8 +25,11 @@ void add_encoder_flags(CLI::App& cmd, fusion::ModelConfig& mo, ModelShape& shape
 }
 
 void add_decoder_flags(CLI::App& cmd, fusion::ModelConfig& mo) {
-  cmd.add_option("--decoder", mo.decoder, "lstm or transformer")
-      ->transform(CLI::CheckedTransformer(decoder_names()));
+  cmd.add_option_function<std::string>(
+         "--decoder",
+         [&mo](const std::string& name) { mo.decoder = fusion::parse_decoder_kind(name).take(); },
+         "lstm or transformer")
+      ->check(CLI::IsMember({"lstm", "transformer"}));
   cmd.add_option("--embed", mo.lstm.embed_dim, "lstm: word embedding size")
       ->check(CLI::Range(4, 4096));
   cmd.add_option("--hidden", mo.lstm.hidden_dim,
@@ -56,19 +59,6 @@ void add_model_shape_flags(CLI::App& cmd, fusion::ModelConfig& config, ModelShap
   cmd.add_option("--dropout", shape.dropout,
                  "The decoder's dropout (default: 0.5 for the lstm, 0.1 for the transformer)")
       ->check(CLI::Range(0.0, 0.9));
-}
-
-const std::map<std::string, fusion::EncoderKind>& encoder_names() {
-  static const std::map<std::string, fusion::EncoderKind> kNames = {
-      {"small_cnn", fusion::EncoderKind::kSmallCnn},
-      {"mobilenet_v2", fusion::EncoderKind::kMobileNetV2}};
-  return kNames;
-}
-
-const std::map<std::string, fusion::DecoderKind>& decoder_names() {
-  static const std::map<std::string, fusion::DecoderKind> kNames = {
-      {"lstm", fusion::DecoderKind::kLstm}, {"transformer", fusion::DecoderKind::kTransformer}};
-  return kNames;
 }
 
 void apply_model_shape(const ModelShape& shape, fusion::ModelConfig& config) {

@@ -4,7 +4,6 @@
 
 #include <CLI/CLI.hpp>
 
-#include <map>
 #include <string>
 
 #include "glimpse/fusion/model_config.h"
@@ -29,9 +28,5 @@ void add_model_shape_flags(CLI::App& cmd, fusion::ModelConfig& config, ModelShap
 // (dot-product attention needs the two equal); the attention and the dropout go to the chosen
 // decoder only.
 void apply_model_shape(const ModelShape& shape, fusion::ModelConfig& config);
-
-// The names --encoder and --decoder take.
-const std::map<std::string, fusion::EncoderKind>& encoder_names();
-const std::map<std::string, fusion::DecoderKind>& decoder_names();
 
 }  // namespace glimpse::app

@@ -395,7 +395,9 @@ Result<Dataset> load_world_folder(const std::string& dir, const std::string& spl
     if (!std::filesystem::exists(caps))
       throw Error(ErrorCode::kNotFound,
                   "'" + dir + "' has no captions_" + split +
-                      ".json: is it a folder written by glimpse world (see its --split)?");
+                      ".json: is it a folder written by glimpse world (see its --split)? Data of "
+                      "another format (VQA v2 questions and annotations, COCO captions, "
+                      "Karpathy) trains from a recipe: see recipes/README.md");
     Dataset ds = load_coco_captions(caps, join_path(dir, "images")).take();
     const std::string qs = join_path(dir, "questions_" + split + ".json");
     if (std::filesystem::exists(qs)) {

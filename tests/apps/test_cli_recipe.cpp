@@ -148,6 +148,33 @@ TEST(CliRecipe, TheShippedRecipesAreTheCommandsModelsReadmeRecords) {
   EXPECT_EQ(flickr8k["backbone_weights"], "/S/models/mobilenet_v2_imagenet.safetensors");
 }
 
+// --attention and --dropout go to the decoder chosen; the other keeps its defaults, and neither
+// decoder's attention is rewritten into the other's.
+TEST(CliRecipe, AttentionAndDropoutFlagsGoToTheChosenDecoderOnly) {
+  TempDir d;
+  auto decoder = [&](std::vector<std::string> flags) {
+    flags.insert(flags.begin(), {"train", "--data", "w"});
+    flags.push_back("--print-recipe");
+    return printed(glimpse_in(d.path(), flags))["model"]["decoder"];
+  };
+  json t = decoder({"--decoder", "transformer"});
+  EXPECT_EQ(t["attention"], "cross:4");
+  EXPECT_EQ(t["dropout"], 0.1);
+  t = decoder({"--decoder", "transformer", "--dropout", "0.3", "--attention", "multihead:2"});
+  EXPECT_EQ(t["attention"], "multihead:2");
+  EXPECT_EQ(t["dropout"], 0.3);
+  json l = decoder({});
+  EXPECT_EQ(l["kind"], "lstm");
+  EXPECT_EQ(l["attention"], "additive+gate");
+  EXPECT_EQ(l["dropout"], 0.5);
+  l = decoder({"--dropout", "0.2", "--attention", "general"});
+  EXPECT_EQ(l["attention"], "general");
+  EXPECT_EQ(l["dropout"], 0.2);
+  const auto r = glimpse_in(d.path(), {"train", "--data", "w", "--decoder", "gru"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--decoder: gru not in {lstm,transformer}"), std::string::npos) << r.err;
+}
+
 // A tiny world, exported in the VQA v2 and COCO formats, and a recipe over it.
 class RecipeRun : public ::testing::Test {
  protected:
