@@ -145,6 +145,12 @@ TEST_F(Golden, TheShapesRunEndsWithTheTensorsOfTheLoopBeforeRecipes) {
           "--quiet"});
   EXPECT_EQ(compare(at("s.safetensors.ckpt/step-8/model.safetensors"), golden()["runs"]["shapes"]),
             100);
+  // The same run as a recipe file (tests/train/golden/shapes.json).
+  run_ok({"--threads", "1", "train", "--recipe", test_data("../train/golden/shapes.json"), "--set",
+          "data.train.0.dir=" + at("world"), "--set", "data.dev.0.dir=" + at("world"), "--out",
+          at("r.safetensors"), "--quiet"});
+  EXPECT_EQ(compare(at("r.safetensors.ckpt/step-8/model.safetensors"), golden()["runs"]["shapes"]),
+            100);
 }
 
 TEST_F(Golden, TheFlickr8kRunEndsWithTheTensorsOfTheLoopBeforeRecipes) {
@@ -230,6 +236,14 @@ TEST_F(Golden, TheFlickr8kRunEndsWithTheTensorsOfTheLoopBeforeRecipes) {
           "--quiet"});
   EXPECT_EQ(
       compare(at("f.safetensors.ckpt/step-8/model.safetensors"), golden()["runs"]["flickr8k"]),
+      329);
+  // The same run as a recipe file (tests/train/golden/flickr8k.json).
+  run_ok({"--threads", "1", "train", "--recipe", test_data("../train/golden/flickr8k.json"),
+          "--set", "data.train.0.dir=" + at("f8k"), "--set", "data.dev.0.dir=" + at("f8k"), "--set",
+          "data.features=[\"" + at("train.cache") + "\", \"" + at("train_m.cache") + "\"]", "--set",
+          "data.dev_features=" + at("dev.cache"), "--out", at("r.safetensors"), "--quiet"});
+  EXPECT_EQ(
+      compare(at("r.safetensors.ckpt/step-8/model.safetensors"), golden()["runs"]["flickr8k"]),
       329);
 }
 
