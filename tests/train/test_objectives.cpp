@@ -31,12 +31,12 @@ TEST(Objectives, TheRegistryMakesEachByNameAndListsThemWhenANameIsWrong) {
   EXPECT_EQ(error_of([] {
               make_objective({"grounding", -1.0, {}});
             }),
-            "objective 'grounding': its weight must be 0 or more, not -1.000000");
-  EXPECT_EQ(
-      error_of([] {
-        make_objective({"attention_supervision", 1.0, {{"each_head", "yes"}}});
-      }),
-      "objective 'attention_supervision': parameter 'each_head' has the wrong type (\"yes\")");
+            "objective 'grounding': its weight must be 0 or more, not -1.0");
+  EXPECT_EQ(error_of([] {
+              make_objective({"attention_supervision", 1.0, {{"each_head", "yes"}}});
+            }),
+            "objective 'attention_supervision': parameter 'each_head' must be true or false, not "
+            "\"yes\"");
 }
 
 class ObjectivesOnATinyModel : public ::testing::Test {

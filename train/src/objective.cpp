@@ -70,7 +70,7 @@ ObjectiveSpec resolve_objective(const ObjectiveSpec& spec) {
   if (!(spec.weight >= 0))
     throw Error(ErrorCode::kInvalidArgument, "objective '" + spec.name +
                                                  "': its weight must be 0 or more, not " +
-                                                 std::to_string(spec.weight));
+                                                 nlohmann::json(spec.weight).dump());
   ObjectiveSpec out = spec;
   out.params = e.params;
   for (const auto& [key, value] : spec.params.items()) {
