@@ -51,12 +51,12 @@ train::Recipe command_recipe(CLI::App& cmd, TrainCommandOptions& o) {
                         " goes into the recipe with --recipe: give it as --set KEY=VALUE "
                         "(glimpse train --print-recipe shows the keys)");
     setenv("GLIMPSE_SHARED_DIR", shared_dir().c_str(), /*overwrite=*/0);
-    auto sets = o.sets;
-    if (train::Recipe::load(o.recipe).backbone_weights.empty())
-      sets.push_back("backbone_weights=" + nlohmann::json(o.train.backbone_weights).dump());
+    nlohmann::json j = train::Recipe::load(o.recipe, o.sets).to_json();
+    if (j["backbone_weights"] == "")
+      j["backbone_weights"] = o.train.backbone_weights;
     if (cmd.count("--out") > 0)
-      sets.push_back("output.out=" + nlohmann::json(o.train.out).dump());
-    return train::Recipe::load(o.recipe, sets);
+      j["output"]["out"] = o.train.out;
+    return train::Recipe::from_json(j);  // checks the paths given here as the file's
   }
   auto& t = o.train;
   auto& m = o.model;

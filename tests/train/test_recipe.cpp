@@ -141,6 +141,18 @@ TEST(Recipe, SetWritesAnyKeyAsJsonOrAsAString) {
             "--set optimisation.lr.x: 'optimisation.lr' is a value, not a section");
 }
 
+// No JSON can write a string that is not UTF-8 (the fuzzer found a --set value that made one):
+// such a value is refused where it comes in, naming it.
+TEST(Recipe, RefusesTextThatIsNotUtf8) {
+  json j = Recipe::from_json(minimal()).to_json();
+  EXPECT_EQ(refusal([&] { apply_set(j, "model.tasks=[\"v\xf1\"]"); }),
+            "--set 'model.tasks=[\"v\xEF\xBF\xBD\"]' is not UTF-8 text: write it in UTF-8");
+  j["output"]["out"] = "m\xff.safetensors";
+  EXPECT_EQ(refusal([&] { Recipe::from_json(j); }),
+            "recipe: output.out is not UTF-8 text ('m\xEF\xBF\xBD.safetensors'): write it in "
+            "UTF-8");
+}
+
 TEST(Recipe, LoadExpandsEnvironmentVariablesAndNamesTheFile) {
   testing::TempDir d;
   setenv("GLIMPSE_TEST_ROOT", "/data/root", 1);

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "glimpse/core/file_util.h"
+#include "glimpse/core/utf8.h"
 
 namespace glimpse::train {
 
@@ -281,6 +282,22 @@ void expand_variables(json& j) {
   j = s;
 }
 
+// Every key and string of `j` is UTF-8 text (else no JSON could hold it): refused naming where.
+void check_utf8(const json& j, const std::string& where) {
+  if (j.is_string() && !core::is_valid_utf8(j.get_ref<const std::string&>()))
+    bad(where.empty() ? "a value" : where, "is not UTF-8 text ('" +
+                                               core::utf8_valid(j.get_ref<const std::string&>()) +
+                                               "'): write it in UTF-8");
+  if (!j.is_structured())
+    return;
+  for (const auto& [key, value] : j.items()) {
+    if (!core::is_valid_utf8(key))
+      bad("a key in " + (where.empty() ? std::string("the recipe") : where),
+          "is not UTF-8 text ('" + core::utf8_valid(key) + "'): write it in UTF-8");
+    check_utf8(value, where.empty() ? key : where + "." + key);
+  }
+}
+
 bool resumable(const std::string& key) {
   for (const auto& k : resumable_keys())
     if (key == k || key.rfind(k + ".", 0) == 0)
@@ -322,6 +339,7 @@ json Recipe::to_json() const {
 }
 
 Recipe Recipe::from_json(const json& j) {
+  check_utf8(j, "");
   Section s(j, "");
   Recipe r;
   int version = 1;
@@ -377,6 +395,9 @@ void apply_set(json& recipe, const std::string& assignment) {
     throw Error(ErrorCode::kInvalidArgument,
                 "--set '" + assignment + "': write key=value, e.g. optimisation.lr=5e-4");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  if (!core::is_valid_utf8(assignment))
+    throw Error(ErrorCode::kInvalidArgument, "--set '" + core::utf8_valid(assignment) +
+                                                 "' is not UTF-8 text: write it in UTF-8");
   json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded())
     value = text;  // not JSON: a string

@@ -124,7 +124,7 @@ Recipe recipe_from_options(const TrainOptions& o, const fusion::ModelConfig& con
     r.objectives.push_back(resolve_objective(spec));
   r.eval_images = o.eval_images;
   r.output = {o.out, o.checkpoint_dir, o.log, o.checkpoint_every};
-  return r;
+  return Recipe::from_json(r.to_json());  // checked as a recipe file is
 }
 
 json legacy_run(const TrainOptions& o) {

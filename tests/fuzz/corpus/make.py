@@ -143,3 +143,6 @@ put("recipe", "vqa_weighted", json.dumps(vqa) + sep + "data.train.0.weight=2\nmo
 put("recipe", "wrapping_epochs", json.dumps(dict(minimal, optimisation={"epochs": 4294967297,
                                                                         "seed": -1})))
 put("recipe", "bad_sets", json.dumps(minimal) + sep + "objectives.9.weight=1\n=\nx\noutput.out.y=1")
+# Found by fuzz_recipe: a --set value that is neither JSON nor UTF-8 became a string no JSON
+# could write (nlohmann threw from dump()).
+put("recipe", "set_not_utf8", json.dumps(vqa) + sep + "model.tasks=[\"v\udcf1a\"]")
