@@ -1,0 +1,48 @@
+// FiLM (Perez et al. 2018, "FiLM: Visual Reasoning with a General Conditioning Layer"): image
+// features modulated channel by channel by what a question asks, so that the grid the decoder
+// attends to already says which cells matter to this question.
+//
+//   film(x, γ, β) = γ ⊙ x + β             x [B, C, H, W]; γ, β [B, C], one per channel
+//   (γ, β) = (1 + Δγ, β) with [Δγ; β] = W q + b      q [B, D], the question's vector
+//
+// A FiLMed residual block, as the paper's (with no batch normalisation, so that no item of a batch
+// depends on another):
+//   h = ReLU(conv1x1(x));  y = x + ReLU(film(conv3x3(h), γ, β))
+//
+// Coordinates: like the paper, each block may see two channels with the cells' x and y in
+// [-1, 1], so that a question can pick a place as well as a property.
+//
+// Cost per block: 2·C²·(1 + 9)·H·W multiply-adds for the convolutions, 2·C·D for (γ, β).
+#pragma once
+
+#include <torch/torch.h>
+
+namespace glimpse::fusion {
+
+// γ ⊙ x + β over the channels of x [B, C, H, W], γ and β [B, C].
+torch::Tensor film(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& beta);
+
+struct FilmBlockOptions {
+  int64_t channels = 64;       // C, in and out
+  int64_t condition_dim = 64;  // D, the question vector's size
+  bool coords = true;          // two coordinate channels into the 1x1 convolution
+};
+
+class FilmBlockImpl : public torch::nn::Module {
+ public:
+  explicit FilmBlockImpl(const FilmBlockOptions& options);
+  // x [B, C, H, W], q [B, D] -> [B, C, H, W]
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& q);
+  // The (γ, β) this block gives q [B, D]: each [B, C].
+  std::pair<torch::Tensor, torch::Tensor> modulation(const torch::Tensor& q);
+
+  FilmBlockOptions options;
+  torch::nn::Conv2d in{nullptr}, mid{nullptr};
+  torch::nn::Linear to_film{nullptr};
+};
+TORCH_MODULE(FilmBlock);
+
+// The cells' centres, x then y, from -1 to 1: [1, 2, H, W].
+torch::Tensor coordinate_channels(int64_t height, int64_t width, const torch::TensorOptions& o);
+
+}  // namespace glimpse::fusion

@@ -1,0 +1,68 @@
+#include "glimpse/fusion/film.h"
+
+#include <stdexcept>
+#include <string>
+
+namespace glimpse::fusion {
+
+namespace {
+
+std::string shape(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i)
+    s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+}  // namespace
+
+torch::Tensor film(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& beta) {
+  if (x.dim() != 4 || gamma.dim() != 2 || beta.sizes() != gamma.sizes() ||
+      gamma.size(0) != x.size(0) || gamma.size(1) != x.size(1))
+    throw std::invalid_argument("film: x must be [B, C, H, W] and gamma, beta [B, C]; got x " +
+                                shape(x) + ", gamma " + shape(gamma) + ", beta " + shape(beta));
+  return gamma.unsqueeze(-1).unsqueeze(-1) * x + beta.unsqueeze(-1).unsqueeze(-1);
+}
+
+torch::Tensor coordinate_channels(int64_t height, int64_t width, const torch::TensorOptions& o) {
+  auto centres = [&](int64_t n) {
+    return (torch::arange(n, o) * 2 + 1) / static_cast<double>(n) - 1;  // -1 + (2i + 1) / n
+  };
+  const auto y = centres(height).view({height, 1}).expand({height, width});
+  const auto x = centres(width).view({1, width}).expand({height, width});
+  return torch::stack({x, y}).unsqueeze(0);
+}
+
+FilmBlockImpl::FilmBlockImpl(const FilmBlockOptions& o) : options(o) {
+  if (o.channels < 1 || o.condition_dim < 1)
+    throw std::invalid_argument("film block: channels and condition_dim must be at least 1");
+  const int64_t extra = o.coords ? 2 : 0;
+  in = register_module(
+      "in", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.channels + extra, o.channels, 1)));
+  mid = register_module(
+      "mid", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.channels, o.channels, 3).padding(1)));
+  to_film = register_module("to_film", torch::nn::Linear(o.condition_dim, 2 * o.channels));
+}
+
+std::pair<torch::Tensor, torch::Tensor> FilmBlockImpl::modulation(const torch::Tensor& q) {
+  const auto gb = to_film->forward(q);
+  return {1 + gb.narrow(1, 0, options.channels), gb.narrow(1, options.channels, options.channels)};
+}
+
+torch::Tensor FilmBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& q) {
+  if (x.dim() != 4 || x.size(1) != options.channels || q.dim() != 2 || q.size(0) != x.size(0) ||
+      q.size(1) != options.condition_dim)
+    throw std::invalid_argument("film block: x must be [B, " + std::to_string(options.channels) +
+                                ", H, W] and q [B, " + std::to_string(options.condition_dim) +
+                                "]; got x " + shape(x) + ", q " + shape(q));
+  auto input = x;
+  if (options.coords)
+    input = torch::cat(
+        {x, coordinate_channels(x.size(2), x.size(3), x.options()).expand({x.size(0), 2, -1, -1})},
+        1);
+  const auto h = torch::relu(in->forward(input));
+  const auto [gamma, beta] = modulation(q);
+  return x + torch::relu(film(mid->forward(h), gamma, beta));
+}
+
+}  // namespace glimpse::fusion
