@@ -1,0 +1,61 @@
+// The question vector: read before <answer> (or at the task token), so that nothing conditioned on
+// it sees what the decoder is to write.
+#include "glimpse/fusion/question_encoder.h"
+
+#include <gtest/gtest.h>
+
+#include "glimpse/text/vocabulary.h"
+
+namespace glimpse::fusion {
+namespace {
+
+using text::kAnswer;
+using text::kBos;
+using text::kCaption;
+using text::kEos;
+using text::kPad;
+using text::kQuestion;
+
+torch::Tensor rows(std::vector<std::vector<int64_t>> r) {
+  const auto t = static_cast<int64_t>(r[0].size());
+  auto out = torch::empty({static_cast<int64_t>(r.size()), t}, torch::kInt64);
+  for (size_t b = 0; b < r.size(); ++b)
+    for (int64_t i = 0; i < t; ++i)
+      out[static_cast<int64_t>(b)][i] = r[b][static_cast<size_t>(i)];
+  return out;
+}
+
+TEST(QuestionEncoder, ReadsTheLastQuestionWordOrTheTaskToken) {
+  const auto tokens = rows({{kBos, kQuestion, 9, 10, 11, kAnswer, 12, kEos},
+                            {kBos, kCaption, 9, 10, 11, 12, kEos, kPad},
+                            {kBos, kQuestion, 9, kAnswer, 12, kEos, kPad, kPad}});
+  const auto at = question_read_position(tokens);
+  EXPECT_EQ(at[0].item<int64_t>(), 4);
+  EXPECT_EQ(at[1].item<int64_t>(), 1);
+  EXPECT_EQ(at[2].item<int64_t>(), 2);
+}
+
+TEST(QuestionEncoder, SeesTheQuestionAndNeverTheAnswerOrTheCaption) {
+  torch::manual_seed(2);
+  QuestionEncoder enc(QuestionEncoderOptions{20, 6, 5});
+  const auto a = enc->forward(
+      rows({{kBos, kQuestion, 9, 10, kAnswer, 12, kEos}, {kBos, kCaption, 9, 10, 11, 12, kEos}}));
+  ASSERT_EQ(a.sizes(), (std::vector<int64_t>{2, 5}));
+  // Other answer words and other caption words: the same vectors.
+  const auto b = enc->forward(
+      rows({{kBos, kQuestion, 9, 10, kAnswer, 15, kEos}, {kBos, kCaption, 16, 17, 18, 19, kEos}}));
+  EXPECT_TRUE(torch::equal(a, b));
+  // Another question word: another vector.
+  const auto c = enc->forward(
+      rows({{kBos, kQuestion, 9, 11, kAnswer, 12, kEos}, {kBos, kCaption, 9, 10, 11, 12, kEos}}));
+  EXPECT_GT((c[0] - a[0]).abs().max().item<float>(), 1e-4f);
+  EXPECT_TRUE(torch::equal(c[1], a[1]));
+}
+
+TEST(QuestionEncoder, RefusesASequenceWithoutATaskToken) {
+  QuestionEncoder enc(QuestionEncoderOptions{20, 6, 5});
+  EXPECT_THROW(enc->forward(torch::zeros({2, 1}, torch::kInt64)), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace glimpse::fusion
