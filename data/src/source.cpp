@@ -27,7 +27,8 @@ const std::map<std::string, FormatFields>& format_fields() {
   return kFields;
 }
 
-std::string* field(DataSource& s, const std::string& name) {
+// The member holding field `name` (one of format_fields()'s).
+std::string DataSource::*member(const std::string& name) {
   static const std::map<std::string, std::string DataSource::*> kMembers = {
       {"dir", &DataSource::dir},
       {"split", &DataSource::split},
@@ -37,7 +38,7 @@ std::string* field(DataSource& s, const std::string& name) {
       {"images", &DataSource::images},
       {"image_pattern", &DataSource::image_pattern},
       {"coco_images", &DataSource::coco_images}};
-  return &(s.*kMembers.at(name));
+  return kMembers.at(name);
 }
 
 [[noreturn]] void bad(const std::string& where, const std::string& what) {
@@ -61,10 +62,9 @@ const std::vector<std::string>& source_formats() {
 
 json to_json(const DataSource& source) {
   json j = {{"format", source.format}};
-  DataSource copy = source;
   for (const auto& name : format_fields().at(source.format).fields)
-    if (!field(copy, name)->empty())
-      j[name] = *field(copy, name);
+    if (const std::string& value = source.*member(name); !value.empty())
+      j[name] = value;
   j["weight"] = source.weight;
   return j;
 }
@@ -99,11 +99,11 @@ DataSource source_from_json(const json& j, const std::string& where) {
     } else if (!value.is_string() || value.get<std::string>().empty()) {
       bad(where, "\"" + key + "\" must be a non-empty string, not " + value.dump());
     } else {
-      *field(s, key) = value.get<std::string>();
+      s.*member(key) = value.get<std::string>();
     }
   }
   for (size_t i = 0; i < it->second.required; ++i)
-    if (field(s, fields[i])->empty())
+    if ((s.*member(fields[i])).empty())
       bad(where,
           "a " + s.format + " source needs \"" + fields[i] + "\" (it reads " + list(fields) + ")");
   if (s.format == "vqa_v2" && s.image_pattern.empty() == s.coco_images.empty())

@@ -1,7 +1,6 @@
 #include "glimpse/train/evaluate.h"
 
 #include "glimpse/core/parallel.h"
-#include "glimpse/fusion/overlay.h"
 #include "glimpse/text/caption_metrics.h"
 #include "glimpse/text/tokenizer.h"
 #include "glimpse/text/vqa_accuracy.h"

@@ -119,9 +119,7 @@ Recipe recipe_from_options(const TrainOptions& o, const fusion::ModelConfig& con
     r.model.tasks.push_back("vqa");
   r.backbone_weights = o.backbone_weights;
   r.optimisation = {o.epochs, o.batch_size, o.lr, o.warmup_steps, o.clip, o.seed, o.data_parallel};
-  r.objectives.clear();
-  for (const auto& spec : objectives_from_options(o, config))
-    r.objectives.push_back(resolve_objective(spec));
+  r.objectives = objectives_from_options(o, config);  // resolved by from_json below
   r.eval_images = o.eval_images;
   r.output = {o.out, o.checkpoint_dir, o.log, o.checkpoint_every};
   return Recipe::from_json(r.to_json());  // checked as a recipe file is
