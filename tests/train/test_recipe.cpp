@@ -87,6 +87,12 @@ TEST(Recipe, RefusesUnknownKeysWrongTypesAndRangesNamingTheKey) {
             "recipe: model.decoder.hiden_dim is not a key of the model (a typo?): remove it");
   EXPECT_EQ(refused(R"({"model": {"decoder": {"kind": "gru"}}})"),
             "recipe: model.decoder.kind: unknown decoder 'gru' (lstm or transformer)");
+  // The model config's own refusal, whole (its message has a colon of its own).
+  EXPECT_EQ(refused(R"({"model": {"format_version": 99}})"),
+            "recipe: model: model format 99 was written by a newer glimpse; this build reads up "
+            "to 1: upgrade glimpse");
+  EXPECT_EQ(refused(R"({"model": {"image": {"width": 8}}})"),
+            "recipe: model: image size must be 16..4096");
   EXPECT_EQ(refused(R"({"model": {"tasks": []}})"),
             "recipe: model.tasks is empty: give [\"caption\"], [\"vqa\"] or both");
   EXPECT_EQ(refused(R"({"objectives": [{"name": "focal"}]})"),

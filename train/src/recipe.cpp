@@ -182,8 +182,13 @@ fusion::ModelConfig model_from_json(const json& j) {
   json merged = json::parse(defaults.to_json());
   merged.merge_patch(j);
   auto parsed = fusion::ModelConfig::from_json(merged.dump());
-  if (!parsed)
-    bad("model:", parsed.error().message.substr(parsed.error().message.find(':') + 2));
+  if (!parsed) {
+    static const std::string kPrefix = "model config: ";  // ModelConfig's own; "model:" here
+    std::string what = parsed.error().message;
+    if (what.rfind(kPrefix, 0) == 0)
+      what.erase(0, kPrefix.size());
+    bad("model:", what);
+  }
   check_known(j, model_to_json(parsed.value()), "model");
   return parsed.value();
 }
