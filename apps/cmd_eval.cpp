@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <iostream>
+#include <optional>
 
 #include "common.h"
 #include "glimpse/data/datasets.h"
+#include "glimpse/train/answer_prior.h"
 #include "glimpse/train/trainer.h"
 #include "source_flags.h"
 
@@ -20,7 +22,58 @@ struct EvalCommandOptions {
   train::EvalOptions eval;
   bool json = false;
   bool no_attention = false;
+  std::string prior_split, prior_source;  // the answer prior's training data
 };
+
+// The training data the answer prior is fitted on: the evaluated source at another split, or a
+// source of its own; none when neither flag is given.
+Result<std::optional<data::Dataset>> prior_data(const EvalCommandOptions& o,
+                                                const data::DataSource& evaluated) {
+  if (o.prior_split.empty() && o.prior_source.empty())
+    return std::optional<data::Dataset>();
+  data::DataSource s = evaluated;
+  if (!o.prior_source.empty()) {
+    try {
+      s = data::source_from_json(nlohmann::json::parse(o.prior_source), "--prior-source");
+    } catch (const nlohmann::json::exception& e) {
+      return ErrorInfo{ErrorCode::kInvalidArgument,
+                       std::string("--prior-source is not JSON: ") + e.what()};
+    } catch (const Error& e) {
+      return ErrorInfo{e.code(), e.what()};
+    }
+  } else if (s.format != "world" && s.format != "flickr8k" && s.format != "karpathy") {
+    return ErrorInfo{ErrorCode::kInvalidArgument,
+                     "--prior-split: a " + s.format +
+                         " source has no splits; give the training data with --prior-source JSON"};
+  } else {
+    s.split = o.prior_split;
+  }
+  QuietStderr quiet;
+  auto ds = data::load_source(s);
+  if (!ds)
+    return ds.error();
+  if (ds.value().question_count() == 0)
+    return ErrorInfo{ErrorCode::kInvalidArgument,
+                     "the answer prior's data (" + data::describe(s) + ") has no questions"};
+  return std::optional<data::Dataset>(std::move(ds.value()));
+}
+
+// The images evaluate() scores: the first `max_images` (0: all).
+data::Dataset first_images(data::Dataset ds, int max_images) {
+  if (max_images > 0 && ds.images.size() > static_cast<size_t>(max_images))
+    ds.images.resize(static_cast<size_t>(max_images));
+  return ds;
+}
+
+void print_prior(const train::AnswerPrior& prior, const train::PriorReport& r) {
+  std::cout << fmt::format(
+      "  answer prior           {:.2f}% (each family's most frequent answer of {} training "
+      "questions)\n",
+      100 * r.accuracy, prior.trained_on());
+  for (const auto& [type, by] : r.by_type)
+    std::cout << fmt::format("    {:<20} {:.2f}% of {} ({})\n", type, 100 * by.first, by.second,
+                             prior.answer_of(type));
+}
 
 }  // namespace
 
@@ -45,6 +98,11 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
   cmd->add_option("--batch-size", o->eval.batch_size, "Sequences generated together")
       ->check(CLI::Range(1, 4096));
   cmd->add_flag("--no-attention", o->no_attention, "Skip attention correctness");
+  cmd->add_option("--prior-split", o->prior_split,
+                  "Also score the answer prior (each question family's most frequent answer) "
+                  "fitted on this split of the same data, e.g. train");
+  cmd->add_option("--prior-source", o->prior_source,
+                  "The same, fitted on this data source (JSON, as a recipe's data.train entry)");
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o, &action] {
     action = [o]() -> int {
@@ -56,13 +114,24 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
       auto model = fusion::CaptionModel::load(path.value());
       if (!model)
         return report_error(model.error().message);
+      auto source = source_from_flags(o->source);
+      if (!source)
+        return report_error(source.error().message);
       auto ds = [&] {
         QuietStderr quiet;
-        auto source = source_from_flags(o->source);
-        return source ? data::load_source(source.value()) : Result<data::Dataset>(source.error());
+        return data::load_source(source.value());
       }();
       if (!ds)
         return report_error(ds.error().message);
+      auto prior_set = prior_data(*o, source.value());
+      if (!prior_set)
+        return report_error(prior_set.error().message);
+      std::optional<train::PriorReport> prior_report;
+      std::optional<train::AnswerPrior> prior;
+      if (prior_set.value()) {
+        prior = train::AnswerPrior::fit(*prior_set.value());
+        prior_report = prior->score(first_images(ds.value(), o->eval.max_images));
+      }
       o->eval.attention = !o->no_attention;
       o->eval.workers = torch::get_num_threads();  // batches at once, one thread each
       const auto t0 = std::chrono::steady_clock::now();
@@ -89,6 +158,15 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
                             {"cider_d", e.cider_d},
                             {"vqa_accuracy", e.vqa_accuracy},
                             {"seconds", seconds}};
+        if (prior) {
+          const auto& pr = *prior_report;
+          j["answer_prior"] = {{"accuracy", pr.accuracy},
+                               {"training_questions", prior->trained_on()}};
+          for (const auto& [type, by] : pr.by_type)
+            j["answer_prior"]["by_type"][type] = {{"accuracy", by.first},
+                                                  {"questions", by.second},
+                                                  {"answer", prior->answer_of(type)}};
+        }
         if (o->eval.attention)
           j["attention_correctness"] = {
               {"caption_words", e.caption_words},     {"caption", e.caption_attention},
@@ -106,6 +184,8 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
         std::cout << fmt::format("  VQA accuracy           {:.2f}%\n", 100 * e.vqa_accuracy);
         for (const auto& [type, by] : e.vqa_by_type)
           std::cout << fmt::format("    {:<20} {:.2f}% of {}\n", type, 100 * by.first, by.second);
+        if (prior)
+          print_prior(*prior, *prior_report);
       }
       if (e.images > e.questions || e.bleu[0] > 0) {
         std::cout << fmt::format("  BLEU-1..4              {:.4f} {:.4f} {:.4f} {:.4f}\n",

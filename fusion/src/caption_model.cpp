@@ -14,7 +14,22 @@ namespace glimpse::fusion {
 
 namespace {
 constexpr const char* kMetadataKey = "glimpse";
+
+// The prefixes as one [B, T] tensor, each padded with <pad> at its end.
+torch::Tensor prefix_tensor(const std::vector<std::vector<int64_t>>& prefixes) {
+  size_t longest = 0;
+  for (const auto& p : prefixes)
+    longest = std::max(longest, p.size());
+  auto t = torch::full({static_cast<int64_t>(prefixes.size()), static_cast<int64_t>(longest)},
+                       text::kPad, torch::kLong);
+  for (size_t b = 0; b < prefixes.size(); ++b)
+    if (!prefixes[b].empty())
+      t[static_cast<int64_t>(b)]
+          .narrow(0, 0, static_cast<int64_t>(prefixes[b].size()))
+          .copy_(torch::tensor(prefixes[b], torch::kLong));
+  return t;
 }
+}  // namespace
 
 CaptionNet::CaptionNet(const ModelConfig& c) {
   if (c.encoder == EncoderKind::kSmallCnn) {
@@ -27,23 +42,56 @@ CaptionNet::CaptionNet(const ModelConfig& c) {
     encoder = std::make_shared<vision::MobileNetV2>(o);
   }
   register_module("encoder", encoder);
+  blind = c.blind;
   const int64_t vocab = static_cast<int64_t>(c.vocabulary.size());
+  int64_t feature_dim = encoder->channels();
+  if (c.fusion.kind != FusionKind::kNone) {
+    fusion = register_module("fusion", QuestionFusion(c.fusion, vocab, feature_dim));
+    feature_dim = c.fusion.channels;
+  }
   if (c.decoder == DecoderKind::kLstm) {
     auto o = c.lstm;
     o.vocab_size = vocab;
-    o.feature_dim = encoder->channels();
+    o.feature_dim = feature_dim;
     decoder = std::make_shared<text::LstmDecoder>(o, attention_factory());
   } else {
     auto o = c.transformer;
     o.vocab_size = vocab;
-    o.feature_dim = encoder->channels();
+    o.feature_dim = feature_dim;
     decoder = std::make_shared<text::TransformerDecoder>(o, attention_factory());
   }
   register_module("decoder", decoder);
 }
 
 vision::FeatureGrid CaptionNet::encode(const torch::Tensor& images) {
-  return encoder->encode(images);
+  auto g = encoder->encode(images);
+  if (blind)
+    g.features = torch::zeros_like(g.features);
+  return g;
+}
+
+torch::Tensor CaptionNet::memory(const torch::Tensor& features, torch::Tensor& image_index,
+                                 const text::AttentionContext& grid, const torch::Tensor& tokens) {
+  if (!fusion)
+    return features;
+  const auto image_of =
+      image_index.defined() ? image_index : torch::arange(features.size(0), torch::kLong);
+  image_index = torch::Tensor();
+  // One grid per distinct (image, question): the captions of an image share theirs.
+  const auto [first, which] = distinct_conditions(image_of, tokens);
+  const auto m = fusion->forward(features.index_select(0, image_of.index_select(0, first)),
+                                 grid.grid_h, grid.grid_w, tokens.index_select(0, first));
+  return m.index_select(0, which);
+}
+
+text::DecoderOutput CaptionNet::decode(const torch::Tensor& features,
+                                       const torch::Tensor& image_index,
+                                       const text::AttentionContext& grid,
+                                       const torch::Tensor& tokens) {
+  auto index = image_index;
+  const auto m = memory(features, index, grid, tokens);
+  return index.defined() ? decoder->forward(m, index, grid, tokens)
+                         : decoder->forward(m, grid, tokens);
 }
 
 text::DecoderOutput CaptionNet::forward(const torch::Tensor& images, const torch::Tensor& tokens) {
@@ -51,7 +99,7 @@ text::DecoderOutput CaptionNet::forward(const torch::Tensor& images, const torch
   text::AttentionContext grid;
   grid.grid_h = g.grid_h;
   grid.grid_w = g.grid_w;
-  return decoder->forward(g.features, grid, tokens);
+  return decode(g.features, torch::Tensor(), grid, tokens);
 }
 
 text::DecoderOutput CaptionNet::forward(const torch::Tensor& images,
@@ -61,7 +109,7 @@ text::DecoderOutput CaptionNet::forward(const torch::Tensor& images,
   text::AttentionContext grid;
   grid.grid_h = g.grid_h;
   grid.grid_w = g.grid_w;
-  return decoder->forward(g.features, image_index, grid, tokens);
+  return decode(g.features, image_index, grid, tokens);
 }
 
 CaptionModel::CaptionModel(ModelConfig config, text::Vocabulary vocab,
@@ -179,7 +227,7 @@ Result<EncodedImages> CaptionModel::encode(const std::vector<cv::Mat>& images) c
       throw Error(ErrorCode::kInvalidArgument, "encode needs at least one image");
     torch::InferenceMode guard;
     auto batch = vision::to_batch(images, config_.image);  // [B, 3, H, W]
-    auto g = net_->encoder->encode(batch);
+    auto g = net_->encode(batch);
     return EncodedImages{g.features, g.grid_h, g.grid_w};
   });
 }
@@ -199,7 +247,9 @@ Result<std::vector<Prediction>> CaptionModel::generate(
     so.beam = o.beam;
     so.max_len = o.max_len;
     so.length_penalty = o.length_penalty;
-    auto hyps = text::search(*net_->decoder, e.features, grid, prefixes, so);
+    torch::Tensor index;
+    const auto memory = net_->memory(e.features, index, grid, prefix_tensor(prefixes));
+    auto hyps = text::search(*net_->decoder, memory, grid, prefixes, so);
     std::vector<Prediction> out;
     for (auto& h : hyps) {
       Prediction p;

@@ -36,11 +36,15 @@ torch::Tensor coordinate_channels(int64_t height, int64_t width, const torch::Te
 FilmBlockImpl::FilmBlockImpl(const FilmBlockOptions& o) : options(o) {
   if (o.channels < 1 || o.condition_dim < 1)
     throw std::invalid_argument("film block: channels and condition_dim must be at least 1");
+  if (o.kernel != 1 && o.kernel != 3)
+    throw std::invalid_argument("film block: kernel must be 1 or 3, not " +
+                                std::to_string(o.kernel));
   const int64_t extra = o.coords ? 2 : 0;
   in = register_module(
       "in", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.channels + extra, o.channels, 1)));
   mid = register_module(
-      "mid", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.channels, o.channels, 3).padding(1)));
+      "mid", torch::nn::Conv2d(
+                 torch::nn::Conv2dOptions(o.channels, o.channels, o.kernel).padding(o.kernel / 2)));
   to_film = register_module("to_film", torch::nn::Linear(o.condition_dim, 2 * o.channels));
 }
 

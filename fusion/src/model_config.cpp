@@ -60,6 +60,16 @@ std::string ModelConfig::to_json() const {
                          {"max_len", transformer.max_len},
                          {"attention", transformer.cross_attention},
                          {"memory_norm", transformer.memory_norm}});
+  if (fusion.kind != FusionKind::kNone)  // models without fusion keep their config as it was
+    j["fusion"] = {{"kind", to_string(fusion.kind)},
+                   {"blocks", fusion.blocks},
+                   {"channels", fusion.channels},
+                   {"embed_dim", fusion.embed_dim},
+                   {"question_dim", fusion.question_dim},
+                   {"kernel", fusion.kernel},
+                   {"coords", fusion.coords}};
+  if (blind)
+    j["blind"] = true;
   j["image"] = {{"width", image.width},
                 {"height", image.height},
                 {"mean", image.mean},
@@ -87,6 +97,37 @@ T get(const json& j, const char* key, const std::string& where) {
   } catch (const json::exception&) {
     bad(where + "." + key + " has the wrong type");
   }
+}
+// An integer field of "fusion" in [lo, hi], or its default when absent.
+void fusion_field(const json& f, const char* key, int64_t& out, int64_t lo, int64_t hi) {
+  if (!f.contains(key))
+    return;
+  if (!f[key].is_number_integer() || f[key].get<int64_t>() < lo || f[key].get<int64_t>() > hi)
+    bad("fusion." + std::string(key) + " must be an integer " + std::to_string(lo) + ".." +
+        std::to_string(hi));
+  out = f[key].get<int64_t>();
+}
+
+FusionOptions fusion_from_json(const json& f) {
+  FusionOptions o;
+  const std::string kind = get<std::string>(f, "kind", "fusion");
+  if (auto k = parse_fusion_kind(kind); !k)
+    bad("fusion.kind: " + k.error().message);
+  else
+    o.kind = k.value();
+  fusion_field(f, "blocks", o.blocks, 1, 8);
+  fusion_field(f, "channels", o.channels, 1, 4096);
+  fusion_field(f, "embed_dim", o.embed_dim, 1, 4096);
+  fusion_field(f, "question_dim", o.question_dim, 1, 4096);
+  fusion_field(f, "kernel", o.kernel, 1, 3);
+  if (o.kernel == 2)
+    bad("fusion.kernel must be 1 or 3");
+  if (f.contains("coords")) {
+    if (!f["coords"].is_boolean())
+      bad("fusion.coords must be true or false");
+    o.coords = f["coords"].get<bool>();
+  }
+  return o;
 }
 }  // namespace
 
@@ -162,6 +203,13 @@ Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
           bad("decoder.memory_norm must be true or false");
         c.transformer.memory_norm = dec["memory_norm"].get<bool>();
       }
+    }
+    if (j.contains("fusion"))
+      c.fusion = fusion_from_json(j["fusion"]);
+    if (j.contains("blind")) {
+      if (!j["blind"].is_boolean())
+        bad("blind must be true or false");
+      c.blind = j["blind"].get<bool>();
     }
     const json& img = j.contains("image") ? j["image"] : json();
     c.image.width = get<int>(img, "width", "image");

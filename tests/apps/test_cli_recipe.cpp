@@ -255,6 +255,46 @@ TEST_F(RecipeRun, TrainsOnAVqaV2FolderWithoutCaptionsAndEvalScoresIt) {
             "captions file)\n");
 }
 
+TEST_F(RecipeRun, ATrainedFilmModelAnswersAndEvalSetsTheAnswerPriorBesideIt) {
+  json recipe = tiny_recipe(vqa_source("train"), vqa_source("dev"), {"caption", "vqa"});
+  recipe["data"]["train"][0] = {{"format", "world"}, {"dir", d_.file("w")}, {"split", "train"}};
+  recipe["data"]["dev"][0] = {{"format", "world"}, {"dir", d_.file("w")}, {"split", "dev"}};
+  recipe["model"]["fusion"] = {{"kind", "film"}, {"blocks", 1}, {"channels", 6}};
+  auto r = run_glimpse({"--threads", "1", "train", "--recipe", write_recipe(recipe), "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto file = core::SafetensorsFile::open(d_.file("m.safetensors")).take();
+  EXPECT_EQ(file.entries().count("fusion.blocks.0.to_film.weight"), 1u);
+  EXPECT_EQ(json::parse(file.metadata().at("glimpse"))["fusion"]["channels"], 6);
+  r = run_glimpse({"eval", "--model", d_.file("m.safetensors"), "--data", d_.file("w"), "--split",
+                   "dev", "--prior-split", "train", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  const json& prior = j["answer_prior"];
+  EXPECT_EQ(prior["training_questions"], 48);  // 8 training scenes, 6 questions each
+  EXPECT_GE(prior["accuracy"].get<double>(), 0.0);
+  EXPECT_LE(prior["accuracy"].get<double>(), 1.0);
+  int scored = 0;
+  for (const auto& [family, by] : prior["by_type"].items())
+    scored += by["questions"].get<int>();
+  EXPECT_EQ(scored, j["questions"].get<int>());
+  // A source without splits needs its training data named.
+  r = run_glimpse({"eval", "--model", d_.file("m.safetensors"), "--vqa-questions",
+                   d_.file("w/questions_dev.json"), "--vqa-annotations",
+                   d_.file("w/annotations_dev.json"), "--images", d_.file("w/images"),
+                   "--image-pattern", "dev_{id}.png", "--prior-split", "train"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            "glimpse: --prior-split: a vqa_v2 source has no splits; give the training data with "
+            "--prior-source JSON\n");
+  r = run_glimpse({"eval", "--model", d_.file("m.safetensors"), "--vqa-questions",
+                   d_.file("w/questions_dev.json"), "--vqa-annotations",
+                   d_.file("w/annotations_dev.json"), "--images", d_.file("w/images"),
+                   "--image-pattern", "dev_{id}.png", "--no-attention", "--prior-source",
+                   vqa_source("train").dump()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("answer prior "), std::string::npos) << r.out;
+}
+
 TEST_F(RecipeRun, TrainsOnACocoCaptionsFileAndMixesSourcesByWeight) {
   json recipe = tiny_recipe(coco_source("train"), coco_source("dev"), {"caption"});
   auto r = run_glimpse({"--threads", "1", "train", "--recipe", write_recipe(recipe), "--quiet"});

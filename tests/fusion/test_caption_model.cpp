@@ -30,9 +30,14 @@ class TinyModels : public ::testing::TestWithParam<std::pair<std::string, std::s
  protected:
   std::shared_ptr<CaptionModel> make() const {
     torch::manual_seed(5);
-    auto config = tiny_model_config(GetParam().first, GetParam().second);
-    if (GetParam().first == "transformer") {  // saved and loaded too: the encoder's dilated
-      config.small_cnn.context = 1;           // blocks and the normalised memory
+    const bool film = GetParam().first == "film";  // a Transformer over FiLMed features
+    auto config = tiny_model_config(film ? "transformer" : GetParam().first, GetParam().second);
+    if (film) {
+      config.fusion.kind = FusionKind::kFilm;
+      config.fusion.channels = 6;
+      config.fusion.embed_dim = config.fusion.question_dim = 5;
+    } else if (GetParam().first == "transformer") {  // saved and loaded too: the encoder's dilated
+      config.small_cnn.context = 1;                  // blocks and the normalised memory
       config.transformer.memory_norm = true;
     }
     auto m = CaptionModel::create(config);
@@ -125,7 +130,8 @@ TEST_P(TinyModels, ConcurrentInferenceEqualsSequential) {
 INSTANTIATE_TEST_SUITE_P(
     Model, TinyModels,
     ::testing::Values(std::make_pair(std::string("lstm"), std::string("additive+gate")),
-                      std::make_pair(std::string("transformer"), std::string("cross:2"))),
+                      std::make_pair(std::string("transformer"), std::string("cross:2")),
+                      std::make_pair(std::string("film"), std::string("cross:2"))),
     [](const auto& p) { return p.param.first; });
 
 // --- bad files ---

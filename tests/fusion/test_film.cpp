@@ -41,6 +41,7 @@ TEST(Film, CoordinatesAreTheCellCentresFromMinusOneToOne) {
 // The block written out element by element, in double, from its own weights.
 torch::Tensor block_by_loops(FilmBlock& block, const torch::Tensor& x, const torch::Tensor& q) {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), D = q.size(1);
+  const int64_t pad = block->options.kernel / 2;
   const auto xd = x.to(torch::kDouble), qd = q.to(torch::kDouble);
   const auto w_in = block->in->weight.to(torch::kDouble), b_in = block->in->bias.to(torch::kDouble);
   const auto w_mid = block->mid->weight.to(torch::kDouble);
@@ -83,10 +84,10 @@ torch::Tensor block_by_loops(FilmBlock& block, const torch::Tensor& x, const tor
         for (int64_t xx = 0; xx < W; ++xx) {
           double m = at(b_mid, {o});
           for (int64_t i = 0; i < C; ++i)
-            for (int64_t dy = -1; dy <= 1; ++dy)
-              for (int64_t dx = -1; dx <= 1; ++dx)
+            for (int64_t dy = -pad; dy <= pad; ++dy)
+              for (int64_t dx = -pad; dx <= pad; ++dx)
                 if (y + dy >= 0 && y + dy < H && xx + dx >= 0 && xx + dx < W)
-                  m += at(w_mid, {o, i, dy + 1, dx + 1}) * hi(b, i, y + dy, xx + dx);
+                  m += at(w_mid, {o, i, dy + pad, dx + pad}) * hi(b, i, y + dy, xx + dx);
           out[b][o][y][xx] = at(xd, {b, o, y, xx}) + std::max(0.0, (1 + dg) * m + beta);
         }
     }
@@ -96,6 +97,16 @@ torch::Tensor block_by_loops(FilmBlock& block, const torch::Tensor& x, const tor
 TEST(FilmBlock, MatchesTheLoopByLoopBlock) {
   torch::manual_seed(5);
   FilmBlock block(FilmBlockOptions{3, 4, true});
+  const auto x = torch::randn({2, 3, 3, 4});
+  const auto q = torch::randn({2, 4});
+  const auto out = block->forward(x, q);
+  EXPECT_TRUE(torch::allclose(out.to(torch::kDouble), block_by_loops(block, x, q), 1e-5, 1e-5));
+}
+
+TEST(FilmBlock, AOneByOneKernelMatchesTheLoopByLoopBlock) {
+  torch::manual_seed(15);
+  FilmBlock block(FilmBlockOptions{3, 4, true, 1});
+  EXPECT_EQ(block->mid->weight.sizes(), (std::vector<int64_t>{3, 3, 1, 1}));
   const auto x = torch::randn({2, 3, 3, 4});
   const auto q = torch::randn({2, 4});
   const auto out = block->forward(x, q);

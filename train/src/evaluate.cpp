@@ -4,6 +4,7 @@
 #include "glimpse/text/caption_metrics.h"
 #include "glimpse/text/tokenizer.h"
 #include "glimpse/text/vqa_accuracy.h"
+#include "glimpse/train/answer_prior.h"
 #include "glimpse/train/attention_correctness.h"
 #include "glimpse/vision/image_decode.h"
 #include "glimpse/vision/preprocess.h"
@@ -166,7 +167,7 @@ class Evaluator {
   void score_answer(const fusion::Prediction& pred, const data::QaEntry& q) {
     const double acc = text::vqa_accuracy(pred.text, q.answers);
     vqa_ += acc;
-    auto& by = report_.vqa_by_type[q.family.empty() ? q.answer_type : q.family];
+    auto& by = report_.vqa_by_type[question_type(q)];
     by.first += acc;
     ++by.second;
     ++report_.questions;

@@ -93,8 +93,7 @@ double ParallelStep::run(const StepSource& source, const std::vector<size_t>& im
     auto f = features.narrow(0, s.first, s.images);
     if (encoder_learns)
       f = f.detach().requires_grad_(true);
-    const auto out =
-        net.decoder->forward(f, torch::tensor(s.image_index, torch::kLong), grid, s.batch.input);
+    const auto out = net.decode(f, torch::tensor(s.image_index, torch::kLong), grid, s.batch.input);
     const PartOutput po{out,      s.batch, static_cast<size_t>(p),
                         s.words,  words,   static_cast<double>(s.seqs.size()),
                         sequences};

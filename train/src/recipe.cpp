@@ -142,6 +142,11 @@ json model_to_json(const fusion::ModelConfig& m) {
   json j = json::parse(m.to_json());
   for (const char* key : {"format_version", "vocabulary", "notice", "training", "metrics"})
     j.erase(key);
+  // A model file leaves these out at their defaults; a recipe shows them.
+  if (!j.contains("fusion"))
+    j["fusion"] = {{"kind", "none"}};
+  if (!j.contains("blind"))
+    j["blind"] = false;
   return j;
 }
 

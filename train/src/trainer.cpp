@@ -98,8 +98,9 @@ std::shared_ptr<fusion::CaptionModel> new_model(const Recipe& r, const TrainingS
 // before recipes the flags it recorded.
 void check_resumable(const json& was, const json& recipe, const RunOptions& run,
                      const std::string& dir) {
+  // The stored recipe resolved anew: a key added since takes its default on both sides.
   if (was.contains("recipe_version"))
-    return check_same_recipe(was, recipe, dir);
+    return check_same_recipe(Recipe::from_json(was).to_json(), recipe, dir);
   if (run.flags.is_null())
     throw Error(ErrorCode::kInvalidArgument,
                 "--resume: the checkpoint in '" + dir +

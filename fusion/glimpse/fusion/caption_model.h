@@ -50,12 +50,21 @@ struct EncodedImages {
   int64_t grid_h = 0, grid_w = 0;
 };
 
-// The trainable network: registered as "encoder" and "decoder", so file tensors are named
-// encoder.* and decoder.*.
+// The trainable network: registered as "encoder", "decoder" and, with question fusion,
+// "fusion", so file tensors are named encoder.*, decoder.* and fusion.*.
 class CaptionNet : public torch::nn::Module {
  public:
   explicit CaptionNet(const ModelConfig& config);
   vision::FeatureGrid encode(const torch::Tensor& images);  // [B, 3, H, W]
+  // The grid each sequence's decoder reads: features per image [I, N, C], sequence b reading
+  // image image_index[b] (undefined: features are per sequence). Without fusion they are the
+  // image's own features (and image_index is kept); with it, the question's remade grid
+  // [S, N, channels] (and image_index comes back undefined).
+  torch::Tensor memory(const torch::Tensor& features, torch::Tensor& image_index,
+                       const text::AttentionContext& grid, const torch::Tensor& tokens);
+  // memory() then the decoder.
+  text::DecoderOutput decode(const torch::Tensor& features, const torch::Tensor& image_index,
+                             const text::AttentionContext& grid, const torch::Tensor& tokens);
   text::DecoderOutput forward(const torch::Tensor& images, const torch::Tensor& tokens);
   // Sequence b reads image image_index[b]: each image is encoded once however many captions
   // and questions it has in the batch.
@@ -63,6 +72,8 @@ class CaptionNet : public torch::nn::Module {
                               const torch::Tensor& tokens);
   std::shared_ptr<vision::Encoder> encoder;
   std::shared_ptr<text::Decoder> decoder;
+  QuestionFusion fusion{nullptr};  // none without question fusion
+  bool blind = false;
 };
 
 class CaptionModel {

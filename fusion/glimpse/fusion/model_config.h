@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "glimpse/core/error.h"
+#include "glimpse/fusion/question_fusion.h"
 #include "glimpse/text/decoder.h"
 #include "glimpse/vision/mobilenet_v2.h"
 #include "glimpse/vision/preprocess.h"
@@ -34,6 +35,8 @@ struct ModelConfig {
   DecoderKind decoder = DecoderKind::kLstm;
   text::LstmDecoderOptions lstm;                // vocab_size and feature_dim are filled in
   text::TransformerDecoderOptions transformer;  // likewise
+  FusionOptions fusion;  // question-conditioned features between encoder and decoder (none)
+  bool blind = false;    // the image is never seen (all features zero): a question-only baseline
   vision::PreprocessOptions image;
   std::vector<std::string> vocabulary;  // starts with the 7 special tokens
   std::vector<std::string> tasks{"caption", "vqa"};

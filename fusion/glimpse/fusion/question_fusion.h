@@ -1,0 +1,58 @@
+// Question-conditioned image features: the grid the decoder attends to, remade for each question
+// so that the cells that matter to it stand out before any attention looks (early fusion, as
+// FiLM does it: Perez et al. 2018). Off by default; a model file without "fusion" has none.
+//
+//   m = FiLM_k(… FiLM_1(conv1x1(F_i), q) …, q)      F_i [C, H, W] the image the sequence reads,
+//   q = QuestionEncoder(tokens)                      read before <answer> (question_encoder.h)
+//
+// The decoder then attends over m [N, channels] as it would over F_i, so its attention is still
+// where it looked, and a caption (read at its task token) gets one fixed conditioning per model.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <utility>
+
+#include "glimpse/core/error.h"
+#include "glimpse/fusion/film.h"
+#include "glimpse/fusion/question_encoder.h"
+
+namespace glimpse::fusion {
+
+enum class FusionKind { kNone, kFilm };
+const char* to_string(FusionKind kind);
+Result<FusionKind> parse_fusion_kind(const std::string& name);  // none, film
+
+struct FusionOptions {
+  FusionKind kind = FusionKind::kNone;
+  int64_t blocks = 2;         // FiLM blocks, 1..8
+  int64_t channels = 64;      // the grid's channels after fusion (the decoder's feature size)
+  int64_t embed_dim = 64;     // the question encoder's word embedding
+  int64_t question_dim = 64;  // its GRU state, the vector γ and β come from
+  int64_t kernel = 3;         // each block's modulated convolution: 3 or 1
+  bool coords = true;         // coordinate channels into each block
+};
+
+// Sequences that read one image with one question (all captions of an image: they are read at
+// their task token) share one remade grid. Given each sequence's image [S] and tokens [S, T]:
+// the first sequence of each distinct pair [U] and, per sequence, which pair it is [S].
+std::pair<torch::Tensor, torch::Tensor> distinct_conditions(const torch::Tensor& image_of,
+                                                            const torch::Tensor& tokens);
+
+class QuestionFusionImpl : public torch::nn::Module {
+ public:
+  QuestionFusionImpl(const FusionOptions& options, int64_t vocab_size, int64_t feature_dim);
+  // features [S, N, C], one grid per sequence (N = grid_h * grid_w); tokens [S, T]
+  // -> [S, N, channels]
+  torch::Tensor forward(const torch::Tensor& features, int64_t grid_h, int64_t grid_w,
+                        const torch::Tensor& tokens);
+
+  FusionOptions options;
+  torch::nn::Conv2d project{nullptr};
+  QuestionEncoder question{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+};
+TORCH_MODULE(QuestionFusion);
+
+}  // namespace glimpse::fusion

@@ -1,0 +1,70 @@
+#include "glimpse/fusion/question_fusion.h"
+
+#include <map>
+#include <stdexcept>
+#include <vector>
+
+namespace glimpse::fusion {
+
+const char* to_string(FusionKind kind) {
+  return kind == FusionKind::kNone ? "none" : "film";
+}
+
+Result<FusionKind> parse_fusion_kind(const std::string& name) {
+  for (auto kind : {FusionKind::kNone, FusionKind::kFilm})
+    if (name == to_string(kind))
+      return kind;
+  return ErrorInfo{ErrorCode::kInvalidArgument, "unknown fusion '" + name + "' (none or film)"};
+}
+
+std::pair<torch::Tensor, torch::Tensor> distinct_conditions(const torch::Tensor& image_of,
+                                                            const torch::Tensor& tokens) {
+  const auto at = question_read_position(tokens).contiguous();
+  const auto images = image_of.to(torch::kLong).contiguous();
+  const auto t = tokens.to(torch::kLong).contiguous();
+  const int64_t S = t.size(0), T = t.size(1);
+  std::map<std::vector<int64_t>, int64_t> seen;
+  std::vector<int64_t> first, which(static_cast<size_t>(S));
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t* row = t.data_ptr<int64_t>() + s * T;
+    std::vector<int64_t> key{images.data_ptr<int64_t>()[s]};
+    key.insert(key.end(), row, row + at.data_ptr<int64_t>()[s] + 1);
+    const auto [it, added] = seen.emplace(std::move(key), static_cast<int64_t>(first.size()));
+    if (added)
+      first.push_back(s);
+    which[static_cast<size_t>(s)] = it->second;
+  }
+  return {torch::tensor(first, torch::kLong), torch::tensor(which, torch::kLong)};
+}
+
+QuestionFusionImpl::QuestionFusionImpl(const FusionOptions& o, int64_t vocab_size,
+                                       int64_t feature_dim)
+    : options(o) {
+  if (o.kind != FusionKind::kFilm)
+    throw std::invalid_argument("question fusion: only film builds a module");
+  if (o.blocks < 1 || o.blocks > 8 || o.channels < 1 || feature_dim < 1)
+    throw std::invalid_argument("question fusion: blocks must be 1..8 and channels at least 1");
+  project = register_module(
+      "project", torch::nn::Conv2d(torch::nn::Conv2dOptions(feature_dim, o.channels, 1)));
+  question = register_module(
+      "question", QuestionEncoder(QuestionEncoderOptions{vocab_size, o.embed_dim, o.question_dim}));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t b = 0; b < o.blocks; ++b)
+    blocks->push_back(FilmBlock(FilmBlockOptions{o.channels, o.question_dim, o.coords, o.kernel}));
+}
+
+torch::Tensor QuestionFusionImpl::forward(const torch::Tensor& features, int64_t grid_h,
+                                          int64_t grid_w, const torch::Tensor& tokens) {
+  if (features.dim() != 3 || features.size(1) != grid_h * grid_w || tokens.dim() != 2 ||
+      tokens.size(0) != features.size(0))
+    throw std::invalid_argument(
+        "question fusion: features must be [S, grid_h * grid_w, C] and tokens [S, T]");
+  const auto q = question->forward(tokens);  // [S, D]
+  auto x = project->forward(
+      features.transpose(1, 2).reshape({features.size(0), features.size(2), grid_h, grid_w}));
+  for (const auto& block : *blocks)
+    x = block->as<FilmBlockImpl>()->forward(x, q);
+  return x.flatten(2).transpose(1, 2);  // [S, N, channels]
+}
+
+}  // namespace glimpse::fusion
