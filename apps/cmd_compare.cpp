@@ -25,12 +25,42 @@ struct CompareOptions {
   std::string variants =
       "additive,additive+gate,dot,scaled-dot,general,concat,multihead:4,additive+local:2,"
       "general+local:2,multihead:4+local:2";
+  std::string fusions = "none";
   std::string split = "test";
   int eval_images = 300;
   std::string out_dir = "compare";
   std::string table;
   ModelShape shape{128, 16, "", -1};
 };
+
+// "none", "film", "film:BLOCKS" or "film:BLOCKS:KERNEL" as the model's question fusion.
+Result<fusion::FusionOptions> parse_fusion(const std::string& spec) {
+  std::vector<std::string> parts;
+  std::stringstream in(spec);
+  for (std::string part; std::getline(in, part, ':');)
+    parts.push_back(part);
+  fusion::FusionOptions o;
+  auto kind = fusion::parse_fusion_kind(parts.empty() ? "" : parts[0]);
+  if (!kind)
+    return kind.error();
+  o.kind = kind.value();
+  const size_t most = o.kind == fusion::FusionKind::kNone ? 1 : 3;
+  auto number = [&](size_t i, int64_t& out, std::initializer_list<int64_t> allowed) {
+    if (i >= parts.size())
+      return true;
+    for (int64_t v : allowed)
+      if (parts[i] == std::to_string(v))
+        return out = v, true;
+    return false;
+  };
+  if (parts.size() > most || !number(1, o.blocks, {1, 2, 3, 4, 5, 6, 7, 8}) ||
+      !number(2, o.kernel, {1, 3}))
+    return ErrorInfo{ErrorCode::kInvalidArgument,
+                     "--fusions: '" + spec +
+                         "' is not a fusion (none, film, film:BLOCKS with 1..8 blocks, or "
+                         "film:BLOCKS:KERNEL with kernel 1 or 3)"};
+  return o;
+}
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
@@ -39,6 +69,119 @@ std::vector<std::string> split_list(const std::string& s) {
     if (!item.empty())
       out.push_back(item);
   return out;
+}
+
+// One row of the table: an attention variant with a question fusion.
+struct Entry {
+  std::string variant, fusion, file;
+  fusion::ModelConfig model;
+  std::string label() const { return fusion == "none" ? variant : variant + " with " + fusion; }
+};
+
+// Every variant with every fusion, each built once now, so that one that cannot be built stops
+// the run before hours of training the others.
+Result<std::vector<Entry>> entries(const CompareOptions& o) {
+  const auto variants = split_list(o.variants), fusions = split_list(o.fusions);
+  if (variants.empty())
+    return ErrorInfo{ErrorCode::kInvalidArgument,
+                     "--variants is empty: name at least one attention variant"};
+  if (fusions.empty())
+    return ErrorInfo{ErrorCode::kInvalidArgument, "--fusions is empty: name none or film"};
+  std::vector<Entry> out;
+  for (const auto& f : fusions) {
+    auto fo = parse_fusion(f);
+    if (!fo)
+      return fo.error();
+    for (const auto& v : variants) {
+      if (auto spec = fusion::parse_attention_spec(v); !spec)
+        return spec.error();
+      Entry e{v, f, "", o.model};
+      apply_model_shape(o.shape, e.model);
+      (e.model.decoder == fusion::DecoderKind::kLstm ? e.model.lstm.attention
+                                                     : e.model.transformer.cross_attention) = v;
+      e.model.fusion = fo.value();
+      // The decoder sees as many channels with fusion as without: only the fusion differs.
+      e.model.fusion.channels = vision::SmallCnn(e.model.small_cnn).channels();
+      try {
+        auto probe = e.model;
+        probe.vocabulary.assign(std::begin(text::kSpecialTokens), std::end(text::kSpecialTokens));
+        probe.vocabulary.push_back("a");
+        fusion::CaptionNet net(probe);
+      } catch (const std::exception& ex) {
+        return ErrorInfo{ErrorCode::kInvalidArgument, e.label() + ": " + ex.what()};
+      }
+      e.file = o.out_dir + "/" + v + (f == "none" ? "" : "-" + f) + ".safetensors";
+      for (char& c : e.file)
+        if (c == ':' || c == '+')
+          c = '_';
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+// Trains and scores one entry: its table row, or what went wrong.
+Result<std::string> run_entry(const CompareOptions& o, const Entry& e, const data::Dataset& test) {
+  auto t = o.train;
+  t.out = e.file;
+  std::error_code ec;
+  std::filesystem::remove_all(t.out + ".ckpt", ec);
+  std::filesystem::remove(t.out + ".log.jsonl", ec);
+  auto r = train::train(t, e.model);
+  if (!r)
+    return r.error();
+  auto model = fusion::CaptionModel::load(t.out);
+  if (!model)
+    return model.error();
+  train::EvalOptions eo;
+  eo.attention = true;
+  eo.max_images = o.eval_images;
+  eo.workers = torch::get_num_threads();
+  auto ev = train::evaluate(*model.value(), test, eo);
+  if (!ev)
+    return ev.error();
+  const auto& x = ev.value();
+  return fmt::format(
+      "| {} | {} | {:.2f}% | {:.4f} | {:.4f} | {:.4f} ({:.4f}) | {:.4f} ({:.4f}) | {:.0f} | {} |\n",
+      e.variant, e.fusion, 100 * x.vqa_accuracy, x.bleu4(), x.cider_d, x.caption_attention,
+      x.caption_uniform, x.answer_attention, x.answer_uniform,
+      1000 * r.value().step_seconds / std::max<int64_t>(1, r.value().steps_this_run),
+      r.value().steps);
+}
+
+int run_compare(const CompareOptions& o) {
+  auto list = entries(o);
+  if (!list)
+    return report_error(list.error().message);
+  auto test = data::load_world_folder(o.train.train_dir, o.split);
+  if (!test)
+    return report_error(test.error().message);
+  std::error_code ec;
+  std::filesystem::create_directories(o.out_dir, ec);
+  if (ec)
+    return report_error("cannot create '" + o.out_dir + "': " + ec.message());
+  std::string table =
+      "| variant | fusion | VQA accuracy | BLEU-4 | CIDEr-D | attention correctness, captions "
+      "(uniform) | attention correctness, answers (uniform) | ms per step | train steps |\n"
+      "|---|---|---|---|---|---|---|---|---|\n";
+  std::cout << table << std::flush;
+  int status = 0;
+  for (const auto& e : list.value()) {
+    auto row = run_entry(o, e, test.value());
+    if (!row) {
+      status = report_error(e.label() + ": " + row.error().message);
+      continue;
+    }
+    table += row.value();
+    std::cout << row.value() << std::flush;
+  }
+  if (!o.table.empty()) {
+    std::ofstream f(o.table);
+    f << table;
+    if (!f)
+      return report_error("cannot write '" + o.table + "'");
+  }
+  return status;
 }
 
 }  // namespace
@@ -66,6 +209,9 @@ void add_compare_command(CLI::App& app, CommonOptions& /*common*/, Action& actio
   cmd->add_option("--data", to.train_dir, "A folder in the layout glimpse world writes")
       ->required();
   cmd->add_option("--variants", o->variants, "Comma-separated attention variants");
+  cmd->add_option("--fusions", o->fusions,
+                  "Comma-separated question fusions, each tried with every variant: none, film, "
+                  "film:BLOCKS, film:BLOCKS:KERNEL");
   cmd->add_option("--train-images", to.max_train_images, "Train on the first N images (0 = all)")
       ->check(CLI::Range(0, 10'000'000));
   cmd->add_option("--epochs", to.epochs, "Epochs for every variant")->check(CLI::Range(1, 1000));
@@ -82,94 +228,7 @@ void add_compare_command(CLI::App& app, CommonOptions& /*common*/, Action& actio
   cmd->add_option("--seed", to.seed, "Seed shared by every variant");
   cmd->add_option("--out-dir", o->out_dir, "Where each variant's model and log go");
   cmd->add_option("--table", o->table, "Also write the Markdown table to this file");
-  cmd->callback([o, &action] {
-    action = [o]() -> int {
-      const auto variants = split_list(o->variants);
-      if (variants.empty())
-        return report_error("--variants is empty: name at least one attention variant");
-      std::vector<fusion::ModelConfig> configs;
-      for (const auto& v : variants) {
-        if (auto spec = fusion::parse_attention_spec(v); !spec)
-          return report_error(spec.error().message);
-        auto m = o->model;
-        apply_model_shape(o->shape, m);
-        if (m.decoder == fusion::DecoderKind::kLstm)
-          m.lstm.attention = v;
-        else
-          m.transformer.cross_attention = v;
-        // Build each variant once now, so that one that cannot be built stops the run before
-        // hours of training the others.
-        try {
-          auto probe = m;
-          probe.vocabulary.assign(std::begin(text::kSpecialTokens), std::end(text::kSpecialTokens));
-          probe.vocabulary.push_back("a");
-          fusion::CaptionNet net(probe);
-        } catch (const std::exception& e) {
-          return report_error(v + ": " + e.what());
-        }
-        configs.push_back(m);
-      }
-      auto test = data::load_world_folder(o->train.train_dir, o->split);
-      if (!test)
-        return report_error(test.error().message);
-      std::error_code ec;
-      std::filesystem::create_directories(o->out_dir, ec);
-      if (ec)
-        return report_error("cannot create '" + o->out_dir + "': " + ec.message());
-      const std::string header =
-          "| variant | VQA accuracy | BLEU-4 | CIDEr-D | attention correctness (uniform) | ms "
-          "per step | train steps |\n|---|---|---|---|---|---|---|\n";
-      std::string table = header;
-      std::cout << header << std::flush;
-      int status = 0;
-      for (size_t i = 0; i < variants.size(); ++i) {
-        const auto& v = variants[i];
-        auto t = o->train;
-        const auto& m = configs[i];
-        std::string name = v;
-        for (char& c : name)
-          if (c == ':' || c == '+')
-            c = '_';
-        t.out = o->out_dir + "/" + name + ".safetensors";
-        std::filesystem::remove_all(t.out + ".ckpt", ec);
-        std::filesystem::remove(t.out + ".log.jsonl", ec);
-        auto r = train::train(t, m);
-        if (!r) {
-          status = report_error(v + ": " + r.error().message);
-          continue;
-        }
-        auto model = fusion::CaptionModel::load(t.out);
-        if (!model) {
-          status = report_error(v + ": " + model.error().message);
-          continue;
-        }
-        train::EvalOptions eo;
-        eo.attention = true;
-        eo.max_images = o->eval_images;
-        eo.workers = torch::get_num_threads();
-        auto e = train::evaluate(*model.value(), test.value(), eo);
-        if (!e) {
-          status = report_error(v + ": " + e.error().message);
-          continue;
-        }
-        const auto& ev = e.value();
-        const std::string row = fmt::format(
-            "| {} | {:.2f}% | {:.4f} | {:.4f} | {:.4f} ({:.4f}) | {:.0f} | {} |\n", v,
-            100 * ev.vqa_accuracy, ev.bleu4(), ev.cider_d, ev.caption_attention, ev.caption_uniform,
-            1000 * r.value().step_seconds / std::max<int64_t>(1, r.value().steps_this_run),
-            r.value().steps);
-        table += row;
-        std::cout << row << std::flush;
-      }
-      if (!o->table.empty()) {
-        std::ofstream f(o->table);
-        f << table;
-        if (!f)
-          return report_error("cannot write '" + o->table + "'");
-      }
-      return status;
-    };
-  });
+  cmd->callback([o, &action] { action = [o] { return run_compare(*o); }; });
 }
 
 }  // namespace glimpse::app

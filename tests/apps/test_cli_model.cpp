@@ -302,6 +302,8 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
                         "dev",
                         "--variants",
                         "additive,dot",
+                        "--fusions",
+                        "none,film:1:1",
                         "--epochs",
                         "1",
                         "--batch-size",
@@ -324,26 +326,35 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
                         d.file("table.md")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto rows = lines(r.out);
-  ASSERT_EQ(rows.size(), 4u) << r.out;
-  EXPECT_EQ(rows[0].rfind("| variant | VQA accuracy | BLEU-4 | CIDEr-D | attention correctness", 0),
+  ASSERT_EQ(rows.size(), 6u) << r.out;
+  EXPECT_EQ(rows[0].rfind(
+                "| variant | fusion | VQA accuracy | BLEU-4 | CIDEr-D | attention correctness", 0),
             0u);
-  EXPECT_EQ(rows[2].rfind("| additive | ", 0), 0u) << rows[2];
-  EXPECT_EQ(rows[3].rfind("| dot | ", 0), 0u) << rows[3];
-  for (int i : {2, 3}) {
-    // variant, VQA, BLEU-4, CIDEr-D, correctness (uniform), ms per step, train steps
+  EXPECT_EQ(rows[2].rfind("| additive | none | ", 0), 0u) << rows[2];
+  EXPECT_EQ(rows[3].rfind("| dot | none | ", 0), 0u) << rows[3];
+  EXPECT_EQ(rows[4].rfind("| additive | film:1:1 | ", 0), 0u) << rows[4];
+  EXPECT_EQ(rows[5].rfind("| dot | film:1:1 | ", 0), 0u) << rows[5];
+  for (int i : {2, 3, 4, 5}) {
+    // variant, fusion, VQA, BLEU-4, CIDEr-D, two correctness (uniform), ms per step, steps
     std::vector<std::string> cells;
     std::stringstream in(rows[i]);
     for (std::string c; std::getline(in, c, '|');)
       cells.push_back(c);
-    ASSERT_EQ(cells.size(), 8u) << rows[i];
-    EXPECT_NE(cells[2].find('%'), std::string::npos);
-    EXPECT_GT(std::stod(cells[6]), 0.0) << "ms per step";
-    EXPECT_GE(std::stoi(cells[7]), 3) << "12 train images of 5 captions and some questions";
+    ASSERT_EQ(cells.size(), 10u) << rows[i];
+    EXPECT_NE(cells[3].find('%'), std::string::npos);
+    EXPECT_GT(std::stod(cells[8]), 0.0) << "ms per step";
+    EXPECT_GE(std::stoi(cells[9]), 3) << "12 train images of 5 captions and some questions";
   }
+  EXPECT_TRUE(std::filesystem::exists(d.file("cmp/additive-film_1_1.safetensors")));
   EXPECT_EQ(read_bytes(d.file("table.md")), r.out);
   EXPECT_TRUE(std::filesystem::exists(d.file("cmp/additive.safetensors")));
 
   expect_one_line_error({"compare", "--data", world(), "--variants", "additive,warp"}, "warp");
+  expect_one_line_error({"compare", "--data", world(), "--fusions", "none,film:9"},
+                        "--fusions: 'film:9' is not a fusion (none, film, film:BLOCKS with 1..8 "
+                        "blocks, or film:BLOCKS:KERNEL with kernel 1 or 3)");
+  expect_one_line_error({"compare", "--data", world(), "--fusions", "mac"},
+                        "unknown fusion 'mac' (none or film)");
   expect_one_line_error({"compare", "--data", d.path(), "--variants", "dot"},
                         "has no captions_test.json");
   // dot needs the decoder's hidden size to equal the encoder's channels: refused before training
