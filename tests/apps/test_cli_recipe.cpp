@@ -148,6 +148,20 @@ TEST(CliRecipe, TheShippedRecipesAreTheCommandsModelsReadmeRecords) {
   EXPECT_EQ(flickr8k["backbone_weights"], "/S/models/mobilenet_v2_imagenet.safetensors");
 }
 
+// The answer-only recipe learns from answers and captions alone: no objective reads a box.
+TEST(CliRecipe, TheAnswerOnlyRecipeUsesNoBoxDerivedObjective) {
+  TempDir d;
+  const json r = printed(glimpse_in(
+      d.path(),
+      {"train", "--recipe", std::string(GLIMPSE_SOURCE_DIR) + "/recipes/shapes-answers-only.json",
+       "--print-recipe"}));
+  ASSERT_EQ(r["objectives"].size(), 1u) << r.dump(1);
+  EXPECT_EQ(r["objectives"][0]["name"], "cross_entropy");
+  EXPECT_EQ(r["model"]["fusion"]["kind"], "film");
+  EXPECT_EQ(r["model"]["blind"], false);
+  EXPECT_EQ(r["data"]["train"][0]["dir"], "world12w");
+}
+
 // --attention and --dropout go to the decoder chosen; the other keeps its defaults, and neither
 // decoder's attention is rewritten into the other's.
 TEST(CliRecipe, AttentionAndDropoutFlagsGoToTheChosenDecoderOnly) {
