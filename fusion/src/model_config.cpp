@@ -149,8 +149,8 @@ Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
     if (c.format_version < 1)
       bad("format_version must be 1 or more");
     const json& enc = j.contains("encoder") ? j["encoder"] : json();
-    const std::string encoder = get<std::string>(enc, "kind", "encoder");
-    if (auto kind = parse_encoder_kind(encoder); !kind)
+    const std::string encoder_name = get<std::string>(enc, "kind", "encoder");
+    if (auto kind = parse_encoder_kind(encoder_name); !kind)
       bad(kind.error().message);
     else
       c.encoder = kind.value();
@@ -179,8 +179,8 @@ Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
       }
     }
     const json& dec = j.contains("decoder") ? j["decoder"] : json();
-    const std::string decoder = get<std::string>(dec, "kind", "decoder");
-    if (auto kind = parse_decoder_kind(decoder); !kind)
+    const std::string decoder_name = get<std::string>(dec, "kind", "decoder");
+    if (auto kind = parse_decoder_kind(decoder_name); !kind)
       bad(kind.error().message);
     else
       c.decoder = kind.value();
