@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "finite_differences.h"
+
 #include <cmath>
 #include <vector>
 
@@ -134,21 +136,8 @@ TEST(FilmBlock, GradientsMatchFiniteDifferencesInDouble) {
   auto q = torch::randn({2, 3}, torch::kDouble).requires_grad_(true);
   const auto r = torch::randn({2, 2, 3, 3}, torch::kDouble);
   auto loss = [&] { return (block->forward(x, q) * r).sum(); };
-  loss().backward();
-  const double eps = 1e-6;
-  for (auto* t : {&x, &q, &block->mid->weight, &block->to_film->weight}) {
-    const auto grad = t->grad().clone();
-    auto flat = t->data().view(-1);
-    for (int64_t i = 0; i < flat.numel(); i += 3) {
-      const double keep = flat[i].item<double>();
-      flat[i] = keep + eps;
-      const double up = loss().item<double>();
-      flat[i] = keep - eps;
-      const double down = loss().item<double>();
-      flat[i] = keep;
-      EXPECT_NEAR(grad.view(-1)[i].item<double>(), (up - down) / (2 * eps), 1e-5) << i;
-    }
-  }
+  testing::expect_gradients_match_finite_differences(
+      loss, {&x, &q, &block->mid->weight, &block->to_film->weight}, 3);
 }
 
 TEST(FilmBlock, RefusesWrongShapesNamingThem) {

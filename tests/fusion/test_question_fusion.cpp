@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "finite_differences.h"
+
 #include <limits>
 
 #include "glimpse/fusion/caption_model.h"
@@ -76,21 +78,8 @@ TEST(QuestionFusion, GradientsMatchFiniteDifferencesInDouble) {
   auto features = torch::randn({2, 6, 2}, torch::kDouble).requires_grad_(true);
   const auto r = torch::randn({2, 6, 3}, torch::kDouble);
   auto loss = [&] { return (fusion->forward(features, 2, 3, questions()) * r).sum(); };
-  loss().backward();
-  const double eps = 1e-6;
-  for (auto* t : {&features, &fusion->project->weight, &fusion->question->embed->weight}) {
-    const auto grad = t->grad().clone();
-    auto flat = t->data().view(-1);
-    for (int64_t i = 0; i < flat.numel(); i += 5) {
-      const double keep = flat[i].item<double>();
-      flat[i] = keep + eps;
-      const double up = loss().item<double>();
-      flat[i] = keep - eps;
-      const double down = loss().item<double>();
-      flat[i] = keep;
-      EXPECT_NEAR(grad.view(-1)[i].item<double>(), (up - down) / (2 * eps), 1e-5) << i;
-    }
-  }
+  testing::expect_gradients_match_finite_differences(
+      loss, {&features, &fusion->project->weight, &fusion->question->embed->weight}, 5);
 }
 
 TEST(QuestionFusion, RefusesWhatItCannotBuildOrRead) {
