@@ -41,7 +41,7 @@ Result<std::optional<data::Dataset>> prior_data(const EvalCommandOptions& o,
     } catch (const Error& e) {
       return ErrorInfo{e.code(), e.what()};
     }
-  } else if (s.format != "world" && s.format != "flickr8k" && s.format != "karpathy") {
+  } else if (!data::has_splits(s)) {
     return ErrorInfo{ErrorCode::kInvalidArgument,
                      "--prior-split: a " + s.format +
                          " source has no splits; give the training data with --prior-source JSON"};
@@ -56,13 +56,6 @@ Result<std::optional<data::Dataset>> prior_data(const EvalCommandOptions& o,
     return ErrorInfo{ErrorCode::kInvalidArgument,
                      "the answer prior's data (" + data::describe(s) + ") has no questions"};
   return std::optional<data::Dataset>(std::move(ds.value()));
-}
-
-// The images evaluate() scores: the first `max_images` (0: all).
-data::Dataset first_images(data::Dataset ds, int max_images) {
-  if (max_images > 0 && ds.images.size() > static_cast<size_t>(max_images))
-    ds.images.resize(static_cast<size_t>(max_images));
-  return ds;
 }
 
 void print_prior(const train::AnswerPrior& prior, const train::PriorReport& r) {
@@ -130,7 +123,7 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
       std::optional<train::AnswerPrior> prior;
       if (prior_set.value()) {
         prior = train::AnswerPrior::fit(*prior_set.value());
-        prior_report = prior->score(first_images(ds.value(), o->eval.max_images));
+        prior_report = prior->score(ds.value(), o->eval.max_images);
       }
       o->eval.attention = !o->no_attention;
       o->eval.workers = torch::get_num_threads();  // batches at once, one thread each

@@ -113,6 +113,14 @@ DataSource source_from_json(const json& j, const std::string& where) {
   return s;
 }
 
+bool has_splits(const DataSource& source) {
+  const auto it = format_fields().find(source.format);
+  if (it == format_fields().end())
+    return false;
+  const auto& fields = it->second.fields;
+  return std::find(fields.begin(), fields.end(), "split") != fields.end();
+}
+
 std::string describe(const DataSource& s) {
   if (s.format == "world" || s.format == "flickr8k")
     return s.format + " " + s.dir + " (" + s.split + ")";

@@ -57,6 +57,20 @@ TEST(DataSource, EveryFormatOfAWorldExportReadsTheSameImages) {
   EXPECT_EQ(vqa.images[0].path, dir + "/images/dev_" + std::to_string(vqa.images[0].id) + ".png");
 }
 
+TEST(DataSource, OnlyFormatsThatReadASplitHaveSplits) {
+  for (const auto& [format, splits] :
+       std::vector<std::pair<std::string, bool>>{{"world", true},
+                                                 {"flickr8k", true},
+                                                 {"karpathy", true},
+                                                 {"coco_captions", false},
+                                                 {"vqa_v2", false},
+                                                 {"nonsense", false}}) {
+    DataSource s;
+    s.format = format;
+    EXPECT_EQ(has_splits(s), splits) << format;
+  }
+}
+
 TEST(DataSource, WritesOnlyTheFieldsItsFormatReads) {
   DataSource s;
   s.format = "coco_captions";

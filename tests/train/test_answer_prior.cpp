@@ -56,6 +56,17 @@ TEST(AnswerPrior, ScoresWithTheOfficialVqaAccuracyByFamily) {
   EXPECT_NEAR(r.accuracy, (0.6 + 1 + 0) / 3, 1e-12);
 }
 
+TEST(AnswerPrior, ScoresOnlyTheFirstImagesWhenToldHowMany) {
+  const auto prior = AnswerPrior::fit(dataset({qa("exist", "yes")}));
+  auto ds = dataset({qa("exist", "yes")});
+  ds.images.push_back(ds.images[0]);
+  ds.images[1].questions[0] = qa("exist", "no");
+  EXPECT_EQ(prior.score(ds, 1).questions, 1);
+  EXPECT_NEAR(prior.score(ds, 1).accuracy, 1.0, 1e-12);
+  EXPECT_EQ(prior.score(ds).questions, 2);
+  EXPECT_NEAR(prior.score(ds).accuracy, 0.5, 1e-12);
+}
+
 TEST(AnswerPrior, NothingToScoreIsZeroQuestions) {
   const auto prior = AnswerPrior::fit(dataset({qa("colour", "red")}));
   const auto r = prior.score(data::Dataset{});

@@ -1,5 +1,7 @@
 #include "glimpse/train/answer_prior.h"
 
+#include <algorithm>
+
 #include "glimpse/text/vqa_accuracy.h"
 
 namespace glimpse::train {
@@ -45,11 +47,14 @@ const std::string& AnswerPrior::answer_of(const std::string& type) const {
   return it == by_type_.end() ? overall_ : it->second;
 }
 
-PriorReport AnswerPrior::score(const data::Dataset& dataset) const {
+PriorReport AnswerPrior::score(const data::Dataset& dataset, int max_images) const {
   PriorReport r;
   double total = 0;
-  for (const auto& image : dataset.images)
-    for (const auto& q : image.questions) {
+  size_t n = dataset.images.size();
+  if (max_images > 0)
+    n = std::min(n, static_cast<size_t>(max_images));
+  for (size_t i = 0; i < n; ++i)
+    for (const auto& q : dataset.images[i].questions) {
       const double acc = text::vqa_accuracy(answer(q), q.answers);
       auto& by = r.by_type[question_type(q)];
       by.first += acc;

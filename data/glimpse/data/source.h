@@ -46,6 +46,10 @@ nlohmann::json to_json(const DataSource& source);
 // weight that is not a positive number.
 DataSource source_from_json(const nlohmann::json& j, const std::string& where);
 
+// Whether the source's format reads a split (world, flickr8k, karpathy): another split of it names
+// other data of the same kind.
+bool has_splits(const DataSource& source);
+
 // A short description for logs and model files: "world (train)", "vqa_v2 q.json".
 std::string describe(const DataSource& source);
 

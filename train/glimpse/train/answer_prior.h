@@ -32,7 +32,8 @@ class AnswerPrior {
   // The type's answer; a type the training set never had gets the overall one.
   const std::string& answer(const data::QaEntry& q) const { return answer_of(question_type(q)); }
   const std::string& answer_of(const std::string& type) const;
-  PriorReport score(const data::Dataset& dataset) const;
+  // Over the first `max_images` images (0: all), as EvalOptions::max_images picks them.
+  PriorReport score(const data::Dataset& dataset, int max_images = 0) const;
   int trained_on() const { return questions_; }
 
  private:
