@@ -96,23 +96,23 @@ torch::Tensor block_by_loops(FilmBlock& block, const torch::Tensor& x, const tor
   return out;
 }
 
-TEST(FilmBlock, MatchesTheLoopByLoopBlock) {
-  torch::manual_seed(5);
-  FilmBlock block(FilmBlockOptions{3, 4, true});
+// A random block of this kernel size on random input, against the loops.
+void expect_block_matches_loops(int64_t kernel, uint64_t seed) {
+  torch::manual_seed(seed);
+  FilmBlock block(FilmBlockOptions{3, 4, true, kernel});
+  EXPECT_EQ(block->mid->weight.sizes(), (std::vector<int64_t>{3, 3, kernel, kernel}));
   const auto x = torch::randn({2, 3, 3, 4});
   const auto q = torch::randn({2, 4});
   const auto out = block->forward(x, q);
   EXPECT_TRUE(torch::allclose(out.to(torch::kDouble), block_by_loops(block, x, q), 1e-5, 1e-5));
 }
 
+TEST(FilmBlock, MatchesTheLoopByLoopBlock) {
+  expect_block_matches_loops(3, 5);
+}
+
 TEST(FilmBlock, AOneByOneKernelMatchesTheLoopByLoopBlock) {
-  torch::manual_seed(15);
-  FilmBlock block(FilmBlockOptions{3, 4, true, 1});
-  EXPECT_EQ(block->mid->weight.sizes(), (std::vector<int64_t>{3, 3, 1, 1}));
-  const auto x = torch::randn({2, 3, 3, 4});
-  const auto q = torch::randn({2, 4});
-  const auto out = block->forward(x, q);
-  EXPECT_TRUE(torch::allclose(out.to(torch::kDouble), block_by_loops(block, x, q), 1e-5, 1e-5));
+  expect_block_matches_loops(1, 15);
 }
 
 TEST(FilmBlock, OneItemDoesNotDependOnTheOthers) {
