@@ -33,7 +33,8 @@ struct CompareOptions {
   ModelShape shape{128, 16, "", -1};
 };
 
-// "none", "film", "film:BLOCKS" or "film:BLOCKS:KERNEL" as the model's question fusion.
+// "none", "film", "film:BLOCKS", "film:BLOCKS:KERNEL" or "film:BLOCKS:KERNEL:RELATIONS" as the
+// model's question fusion.
 Result<fusion::FusionOptions> parse_fusion(const std::string& spec) {
   std::vector<std::string> parts;
   std::stringstream in(spec);
@@ -44,7 +45,7 @@ Result<fusion::FusionOptions> parse_fusion(const std::string& spec) {
   if (!kind)
     return kind.error();
   o.kind = kind.value();
-  const size_t most = o.kind == fusion::FusionKind::kNone ? 1 : 3;
+  const size_t most = o.kind == fusion::FusionKind::kNone ? 1 : 4;
   auto number = [&](size_t i, int64_t& out, std::initializer_list<int64_t> allowed) {
     if (i >= parts.size())
       return true;
@@ -54,11 +55,12 @@ Result<fusion::FusionOptions> parse_fusion(const std::string& spec) {
     return false;
   };
   if (parts.size() > most || !number(1, o.blocks, {1, 2, 3, 4, 5, 6, 7, 8}) ||
-      !number(2, o.kernel, {1, 3}))
+      !number(2, o.kernel, {1, 3}) || !number(3, o.relations, {0, 1, 2, 3, 4}))
     return ErrorInfo{ErrorCode::kInvalidArgument,
                      "--fusions: '" + spec +
                          "' is not a fusion (none, film, film:BLOCKS with 1..8 blocks, or "
-                         "film:BLOCKS:KERNEL with kernel 1 or 3)"};
+                         "film:BLOCKS:KERNEL with kernel 1 or 3, or film:BLOCKS:KERNEL:RELATIONS "
+                         "with 0..4 relational blocks)"};
   return o;
 }
 
@@ -102,6 +104,12 @@ Result<std::vector<Entry>> entries(const CompareOptions& o) {
       e.model.fusion = fo.value();
       // The decoder sees as many channels with fusion as without: only the fusion differs.
       e.model.fusion.channels = vision::SmallCnn(e.model.small_cnn).channels();
+      // Relational blocks: the most heads of 4, 2, 1 that divide those channels.
+      for (int64_t heads : {4, 2, 1})
+        if (e.model.fusion.channels % heads == 0) {
+          e.model.fusion.relation_heads = heads;
+          break;
+        }
       try {
         auto probe = e.model;
         probe.vocabulary.assign(std::begin(text::kSpecialTokens), std::end(text::kSpecialTokens));
@@ -211,7 +219,7 @@ void add_compare_command(CLI::App& app, CommonOptions& /*common*/, Action& actio
   cmd->add_option("--variants", o->variants, "Comma-separated attention variants");
   cmd->add_option("--fusions", o->fusions,
                   "Comma-separated question fusions, each tried with every variant: none, film, "
-                  "film:BLOCKS, film:BLOCKS:KERNEL");
+                  "film:BLOCKS, film:BLOCKS:KERNEL, film:BLOCKS:KERNEL:RELATIONS");
   cmd->add_option("--train-images", to.max_train_images, "Train on the first N images (0 = all)")
       ->check(CLI::Range(0, 10'000'000));
   cmd->add_option("--epochs", to.epochs, "Epochs for every variant")->check(CLI::Range(1, 1000));

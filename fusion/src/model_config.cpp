@@ -68,6 +68,10 @@ std::string ModelConfig::to_json() const {
                    {"question_dim", fusion.question_dim},
                    {"kernel", fusion.kernel},
                    {"coords", fusion.coords}};
+  if (fusion.relations > 0)  // FiLM-only models keep their config as it was
+    j["fusion"].update({{"relations", fusion.relations},
+                        {"relation_heads", fusion.relation_heads},
+                        {"relation_pool", fusion.relation_pool}});
   if (blind)
     j["blind"] = true;
   j["image"] = {{"width", image.width},
@@ -127,6 +131,12 @@ FusionOptions fusion_from_json(const json& f) {
       bad("fusion.coords must be true or false");
     o.coords = f["coords"].get<bool>();
   }
+  fusion_field(f, "relations", o.relations, 0, 4);
+  fusion_field(f, "relation_heads", o.relation_heads, 1, 64);
+  fusion_field(f, "relation_pool", o.relation_pool, 1, 4);
+  if (o.relations > 0 && o.channels % o.relation_heads != 0)
+    bad("fusion.relation_heads (" + std::to_string(o.relation_heads) +
+        ") must divide fusion.channels (" + std::to_string(o.channels) + ")");
   return o;
 }
 }  // namespace

@@ -44,6 +44,8 @@ QuestionFusionImpl::QuestionFusionImpl(const FusionOptions& o, int64_t vocab_siz
     throw std::invalid_argument("question fusion: only film builds a module");
   if (o.blocks < 1 || o.blocks > 8 || o.channels < 1 || feature_dim < 1)
     throw std::invalid_argument("question fusion: blocks must be 1..8 and channels at least 1");
+  if (o.relations < 0 || o.relations > 4)
+    throw std::invalid_argument("question fusion: relations must be 0..4");
   project = register_module(
       "project", torch::nn::Conv2d(torch::nn::Conv2dOptions(feature_dim, o.channels, 1)));
   question = register_module(
@@ -51,6 +53,12 @@ QuestionFusionImpl::QuestionFusionImpl(const FusionOptions& o, int64_t vocab_siz
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t b = 0; b < o.blocks; ++b)
     blocks->push_back(FilmBlock(FilmBlockOptions{o.channels, o.question_dim, o.coords, o.kernel}));
+  if (o.relations == 0)  // a model without relational blocks keeps its tensor names as they were
+    return;
+  relations = register_module("relations", torch::nn::ModuleList());
+  for (int64_t b = 0; b < o.relations; ++b)
+    relations->push_back(RelationBlock(
+        RelationBlockOptions{o.channels, o.question_dim, o.relation_heads, o.relation_pool}));
 }
 
 torch::Tensor QuestionFusionImpl::forward(const torch::Tensor& features, int64_t grid_h,
@@ -64,6 +72,9 @@ torch::Tensor QuestionFusionImpl::forward(const torch::Tensor& features, int64_t
       features.transpose(1, 2).reshape({features.size(0), features.size(2), grid_h, grid_w}));
   for (const auto& block : *blocks)
     x = block->as<FilmBlockImpl>()->forward(x, q);
+  if (relations)
+    for (const auto& block : *relations)
+      x = block->as<RelationBlockImpl>()->forward(x, q);
   return x.flatten(2).transpose(1, 2);  // [S, N, channels]
 }
 

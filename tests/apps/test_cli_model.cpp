@@ -303,7 +303,7 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
                         "--variants",
                         "additive,dot",
                         "--fusions",
-                        "none,film:1:1",
+                        "none,film:1:1:1",
                         "--epochs",
                         "1",
                         "--batch-size",
@@ -332,8 +332,8 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
             0u);
   EXPECT_EQ(rows[2].rfind("| additive | none | ", 0), 0u) << rows[2];
   EXPECT_EQ(rows[3].rfind("| dot | none | ", 0), 0u) << rows[3];
-  EXPECT_EQ(rows[4].rfind("| additive | film:1:1 | ", 0), 0u) << rows[4];
-  EXPECT_EQ(rows[5].rfind("| dot | film:1:1 | ", 0), 0u) << rows[5];
+  EXPECT_EQ(rows[4].rfind("| additive | film:1:1:1 | ", 0), 0u) << rows[4];
+  EXPECT_EQ(rows[5].rfind("| dot | film:1:1:1 | ", 0), 0u) << rows[5];
   for (int i : {2, 3, 4, 5}) {
     // variant, fusion, VQA, BLEU-4, CIDEr-D, two correctness (uniform), ms per step, steps
     std::vector<std::string> cells;
@@ -345,14 +345,15 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
     EXPECT_GT(std::stod(cells[8]), 0.0) << "ms per step";
     EXPECT_GE(std::stoi(cells[9]), 3) << "12 train images of 5 captions and some questions";
   }
-  EXPECT_TRUE(std::filesystem::exists(d.file("cmp/additive-film_1_1.safetensors")));
+  EXPECT_TRUE(std::filesystem::exists(d.file("cmp/additive-film_1_1_1.safetensors")));
   EXPECT_EQ(read_bytes(d.file("table.md")), r.out);
   EXPECT_TRUE(std::filesystem::exists(d.file("cmp/additive.safetensors")));
 
   expect_one_line_error({"compare", "--data", world(), "--variants", "additive,warp"}, "warp");
   expect_one_line_error({"compare", "--data", world(), "--fusions", "none,film:9"},
                         "--fusions: 'film:9' is not a fusion (none, film, film:BLOCKS with 1..8 "
-                        "blocks, or film:BLOCKS:KERNEL with kernel 1 or 3)");
+                        "blocks, or film:BLOCKS:KERNEL with kernel 1 or 3, or "
+                        "film:BLOCKS:KERNEL:RELATIONS with 0..4 relational blocks)");
   expect_one_line_error({"compare", "--data", world(), "--fusions", "mac"},
                         "unknown fusion 'mac' (none or film)");
   expect_one_line_error({"compare", "--data", d.path(), "--variants", "dot"},

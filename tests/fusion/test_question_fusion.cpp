@@ -55,6 +55,31 @@ TEST(QuestionFusion, IsTheProjectionThenEachFilmBlockOnTheQuestionVector) {
         EXPECT_FLOAT_EQ(out[s][n][c].item<float>(), x[s][c][n / 4][n % 4].item<float>());
 }
 
+TEST(QuestionFusion, RelationalBlocksFollowTheFilmBlocks) {
+  torch::manual_seed(11);
+  auto o = film_options(1, 6, 1);
+  o.relations = 2;
+  o.relation_heads = 3;
+  o.relation_pool = 2;
+  QuestionFusion fusion(o, 12, 7);
+  ASSERT_EQ(fusion->relations->size(), 2u);
+  const auto features = torch::randn({2, 3 * 4, 7});
+  const auto out = fusion->forward(features, 3, 4, questions());
+  auto x = fusion->project->forward(features.permute({0, 2, 1}).reshape({2, 7, 3, 4}));
+  const auto q = fusion->question->forward(questions());
+  x = (*fusion->blocks)[0]->as<FilmBlockImpl>()->forward(x, q);
+  for (const auto& b : *fusion->relations)
+    x = b->as<RelationBlockImpl>()->forward(x, q);
+  EXPECT_TRUE(torch::allclose(out, x.flatten(2).transpose(1, 2), 1e-6, 1e-6));
+  // Without relational blocks there is no "relations" module: older files keep their names.
+  QuestionFusion plain(film_options(1, 6, 1), 12, 7);
+  EXPECT_FALSE(plain->relations);
+  for (const auto& p : plain->named_parameters())
+    EXPECT_EQ(p.key().find("relations"), std::string::npos) << p.key();
+  o.relations = 5;
+  EXPECT_THROW(QuestionFusion(o, 12, 7), std::invalid_argument);
+}
+
 TEST(QuestionFusion, SeesTheQuestionAndTheImageButNotTheAnswer) {
   torch::manual_seed(2);
   QuestionFusion fusion(film_options(1, 4, 1), 12, 3);
@@ -130,6 +155,15 @@ TEST(QuestionFusionModel, TheConfigRoundTripsAndAModelWithoutFusionKeepsItsJson)
   EXPECT_EQ(back.fusion.channels, 6);
   EXPECT_EQ(back.fusion.kernel, 3);
   EXPECT_EQ(back.to_json(), c.to_json());
+  EXPECT_EQ(c.to_json().find("relations"), std::string::npos) << "FiLM-only JSON as it was";
+  auto related = c;
+  related.fusion.relations = 1;
+  related.fusion.relation_heads = 2;
+  related.fusion.relation_pool = 2;
+  const auto again = ModelConfig::from_json(related.to_json()).take();
+  EXPECT_EQ(again.fusion.relations, 1);
+  EXPECT_EQ(again.fusion.relation_heads, 2);
+  EXPECT_EQ(again.fusion.relation_pool, 2);
   const auto plain = testing::tiny_model_config("transformer", "cross:2");
   EXPECT_EQ(plain.to_json().find("fusion"), std::string::npos);
   EXPECT_EQ(plain.to_json().find("blind"), std::string::npos);
@@ -151,6 +185,12 @@ TEST(QuestionFusionModel, BadFusionFieldsAreRefusedNamingTheField) {
             "model config: fusion.kind: unknown fusion 'mac' (none or film)");
   EXPECT_EQ(with(R"({"kind":"film","coords":1})"),
             "model config: fusion.coords must be true or false");
+  EXPECT_EQ(with(R"({"kind":"film","relations":1,"relation_pool":0})"),
+            "model config: fusion.relation_pool must be an integer 1..4");
+  EXPECT_EQ(with(R"({"kind":"film","relations":5})"),
+            "model config: fusion.relations must be an integer 0..4");
+  EXPECT_EQ(with(R"({"kind":"film","channels":6,"relations":1,"relation_heads":4})"),
+            "model config: fusion.relation_heads (4) must divide fusion.channels (6)");
   EXPECT_EQ(with(R"({"kind":"film"})"), "accepted");  // every other field at its default
 }
 

@@ -2,8 +2,11 @@
 // so that the cells that matter to it stand out before any attention looks (early fusion, as
 // FiLM does it: Perez et al. 2018). Off by default; a model file without "fusion" has none.
 //
-//   m = FiLM_k(… FiLM_1(conv1x1(F_i), q) …, q)      F_i [C, H, W] the image the sequence reads,
-//   q = QuestionEncoder(tokens)                      read before <answer> (question_encoder.h)
+//   m = R_r(… R_1(FiLM_k(… FiLM_1(conv1x1(F_i), q) …, q), q) …, q)
+//   F_i [C, H, W] the image the sequence reads; q = QuestionEncoder(tokens), read before
+//   <answer> (question_encoder.h); FiLM_b the FiLM blocks (film.h), R_b the relational blocks
+//   (relation.h, none by default), which let each cell see every other one after FiLM has
+//   marked the cells the question names.
 //
 // The decoder then attends over m [N, channels] as it would over F_i, so its attention is still
 // where it looked, and a caption (read at its task token) gets one fixed conditioning per model.
@@ -17,6 +20,7 @@
 #include "glimpse/core/error.h"
 #include "glimpse/fusion/film.h"
 #include "glimpse/fusion/question_encoder.h"
+#include "glimpse/fusion/relation.h"
 
 namespace glimpse::fusion {
 
@@ -26,12 +30,15 @@ Result<FusionKind> parse_fusion_kind(const std::string& name);  // none, film
 
 struct FusionOptions {
   FusionKind kind = FusionKind::kNone;
-  int64_t blocks = 2;         // FiLM blocks, 1..8
-  int64_t channels = 64;      // the grid's channels after fusion (the decoder's feature size)
-  int64_t embed_dim = 64;     // the question encoder's word embedding
-  int64_t question_dim = 64;  // its GRU state, the vector γ and β come from
-  int64_t kernel = 3;         // each block's modulated convolution: 3 or 1
-  bool coords = true;         // coordinate channels into each block
+  int64_t blocks = 2;          // FiLM blocks, 1..8
+  int64_t channels = 64;       // the grid's channels after fusion (the decoder's feature size)
+  int64_t embed_dim = 64;      // the question encoder's word embedding
+  int64_t question_dim = 64;   // its GRU state, the vector γ and β come from
+  int64_t kernel = 3;          // each block's modulated convolution: 3 or 1
+  bool coords = true;          // coordinate channels into each block
+  int64_t relations = 0;       // relational blocks after the FiLM blocks, 0..4
+  int64_t relation_heads = 4;  // their attention heads, dividing channels
+  int64_t relation_pool = 1;   // the side of the patches they look at, 1..4 (relation.h)
 };
 
 // Sequences that read one image with one question (all captions of an image: they are read at
@@ -52,6 +59,7 @@ class QuestionFusionImpl : public torch::nn::Module {
   torch::nn::Conv2d project{nullptr};
   QuestionEncoder question{nullptr};
   torch::nn::ModuleList blocks{nullptr};
+  torch::nn::ModuleList relations{nullptr};  // registered only when options.relations > 0
 };
 TORCH_MODULE(QuestionFusion);
 
