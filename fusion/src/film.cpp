@@ -48,9 +48,13 @@ FilmBlockImpl::FilmBlockImpl(const FilmBlockOptions& o) : options(o) {
   to_film = register_module("to_film", torch::nn::Linear(o.condition_dim, 2 * o.channels));
 }
 
+std::pair<torch::Tensor, torch::Tensor> film_parameters(const torch::Tensor& generated,
+                                                        int64_t channels) {
+  return {1 + generated.narrow(1, 0, channels), generated.narrow(1, channels, channels)};
+}
+
 std::pair<torch::Tensor, torch::Tensor> FilmBlockImpl::modulation(const torch::Tensor& q) {
-  const auto gb = to_film->forward(q);
-  return {1 + gb.narrow(1, 0, options.channels), gb.narrow(1, options.channels, options.channels)};
+  return film_parameters(to_film->forward(q), options.channels);
 }
 
 torch::Tensor FilmBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& q) {

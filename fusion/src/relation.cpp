@@ -49,10 +49,8 @@ torch::Tensor RelationBlockImpl::forward(const torch::Tensor& x, const torch::Te
   if (weights)
     *weights = out.weights;
   const auto u = combine->forward(torch::cat({out.context, z}, 2));  // [B, N, C]
-  const auto gb = to_film->forward(q);
-  const auto gamma = 1 + gb.narrow(1, 0, c), beta = gb.narrow(1, c, c);
-  const auto y = torch::relu(gamma.unsqueeze(1) * u + beta.unsqueeze(1));
-  return x + y.transpose(1, 2).reshape({b, c, h, w});
+  const auto [gamma, beta] = film_parameters(to_film->forward(q), c);
+  return x + torch::relu(film(u.transpose(1, 2).reshape({b, c, h, w}), gamma, beta));
 }
 
 }  // namespace glimpse::fusion

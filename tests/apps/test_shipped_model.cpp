@@ -39,43 +39,51 @@ TEST(ShippedModel, CaptionsAndAnswersAnExampleSceneByDefault) {
             "the green square? no\n");
 }
 
-TEST(ShippedModel, KeepsItsTestFiguresOnFreshScenesOfItsWorld) {
+// `glimpse eval --json` of a model on scenes 0..149 of the world's test stream (models/README.md
+// quotes 1000 of them): the figures (null when a command failed, the failure reported) and the
+// printed text, for failure messages.
+struct Scored {
+  json figures;
+  std::string printed;
+};
+
+Scored eval_on_fresh_test_scenes(const std::string& model) {
   TempDir d;
-  // Scenes 0..149 of the world's test stream: models/README.md quotes 1000 of them.
   auto r = run_glimpse(
       {"world", "--out", d.file("w"), "--seed", "11", "--split", "test", "--count", "150"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = run_glimpse({"--threads", "2", "eval", "--data", d.file("w"), "--json"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const json j = json::parse(r.out);
-  EXPECT_EQ(j["images"], 150);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = run_glimpse({"--threads", "2", "eval", "--model", model, "--data", d.file("w"), "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code != 0)
+    return {json(), r.err};
+  Scored s{json::parse(r.out), r.out};
+  EXPECT_EQ(s.figures["images"], 150);
+  return s;
+}
+
+TEST(ShippedModel, KeepsItsTestFiguresOnFreshScenesOfItsWorld) {
+  const auto [j, out] = eval_on_fresh_test_scenes("shapes");
+  ASSERT_FALSE(j.is_null());
   // Floors a few points under what these 150 scenes score (98.2%, BLEU-4 0.885, attention
   // correctness 0.83 caption and 0.89 answer, against 0.037 uniform).
-  EXPECT_GT(j["vqa_accuracy"].get<double>(), 0.96) << r.out;
-  EXPECT_GT(j["bleu"][3].get<double>(), 0.85) << r.out;
-  EXPECT_GT(j["attention_correctness"]["caption"].get<double>(), 0.80) << r.out;
-  EXPECT_GT(j["attention_correctness"]["answer"].get<double>(), 0.86) << r.out;
-  EXPECT_LT(j["attention_correctness"]["caption_uniform"].get<double>(), 0.06) << r.out;
+  EXPECT_GT(j["vqa_accuracy"].get<double>(), 0.96) << out;
+  EXPECT_GT(j["bleu"][3].get<double>(), 0.85) << out;
+  EXPECT_GT(j["attention_correctness"]["caption"].get<double>(), 0.80) << out;
+  EXPECT_GT(j["attention_correctness"]["answer"].get<double>(), 0.86) << out;
+  EXPECT_LT(j["attention_correctness"]["caption_uniform"].get<double>(), 0.06) << out;
 }
 
 // The answer-only model (models/README.md, shapes-answers.safetensors): trained with no box, it
 // keeps its figures, and its attention, measured against the boxes it never saw, beats uniform.
 TEST(ShippedModel, TheAnswerOnlyModelKeepsItsTestFiguresOnFreshScenes) {
-  TempDir d;
-  auto r = run_glimpse(
-      {"world", "--out", d.file("w"), "--seed", "11", "--split", "test", "--count", "150"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = run_glimpse(
-      {"--threads", "2", "eval", "--model", "shapes-answers", "--data", d.file("w"), "--json"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const json j = json::parse(r.out);
-  EXPECT_EQ(j["images"], 150);
+  const auto [j, out] = eval_on_fresh_test_scenes("shapes-answers");
+  ASSERT_FALSE(j.is_null());
   // Floors a few points under what these 150 scenes score (89.7%, BLEU-4 0.776, attention
   // correctness 0.176 caption and 0.161 answer, against 0.037 and 0.043 uniform).
-  EXPECT_GT(j["vqa_accuracy"].get<double>(), 0.87) << r.out;
-  EXPECT_GT(j["bleu"][3].get<double>(), 0.74) << r.out;
-  EXPECT_GT(j["attention_correctness"]["answer"].get<double>(), 0.13) << r.out;
-  EXPECT_LT(j["attention_correctness"]["answer_uniform"].get<double>(), 0.06) << r.out;
+  EXPECT_GT(j["vqa_accuracy"].get<double>(), 0.87) << out;
+  EXPECT_GT(j["bleu"][3].get<double>(), 0.74) << out;
+  EXPECT_GT(j["attention_correctness"]["answer"].get<double>(), 0.13) << out;
+  EXPECT_LT(j["attention_correctness"]["answer_uniform"].get<double>(), 0.06) << out;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "block_checks.h"
 #include "finite_differences.h"
 
 #include <cmath>
@@ -118,14 +119,8 @@ TEST(FilmBlock, AOneByOneKernelMatchesTheLoopByLoopBlock) {
 TEST(FilmBlock, OneItemDoesNotDependOnTheOthers) {
   torch::manual_seed(6);
   FilmBlock block(FilmBlockOptions{4, 3, true});
-  const auto x = torch::randn({3, 4, 5, 5});
-  const auto q = torch::randn({3, 3});
-  const auto all = block->forward(x, q);
-  const auto one = block->forward(x.narrow(0, 1, 1), q.narrow(0, 1, 1));
-  EXPECT_TRUE(torch::allclose(all.narrow(0, 1, 1), one, 1e-6, 1e-6));
-  // And the question changes the output: that is what it is for.
-  const auto other = block->forward(x.narrow(0, 1, 1), q.narrow(0, 2, 1));
-  EXPECT_GT((other - one).abs().max().item<float>(), 1e-3f);
+  testing::expect_items_independent_and_question_matters(block, torch::randn({3, 4, 5, 5}),
+                                                         torch::randn({3, 3}));
 }
 
 TEST(FilmBlock, GradientsMatchFiniteDifferencesInDouble) {

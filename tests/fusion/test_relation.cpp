@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "block_checks.h"
 #include "finite_differences.h"
 
 namespace glimpse::fusion {
@@ -144,13 +145,8 @@ TEST(RelationBlock, WithPatchesMatchesTheLoopByLoopBlock) {
 TEST(RelationBlock, OneItemDoesNotDependOnTheOthersAndTheQuestionMatters) {
   torch::manual_seed(22);
   RelationBlock block(RelationBlockOptions{4, 3, 2});
-  const auto x = torch::randn({3, 4, 3, 3});
-  const auto q = torch::randn({3, 3});
-  const auto all = block->forward(x, q);
-  const auto one = block->forward(x.narrow(0, 1, 1), q.narrow(0, 1, 1));
-  EXPECT_TRUE(torch::allclose(all.narrow(0, 1, 1), one, 1e-6, 1e-6));
-  const auto other = block->forward(x.narrow(0, 1, 1), q.narrow(0, 2, 1));
-  EXPECT_GT((other - one).abs().max().item<float>(), 1e-3f);
+  testing::expect_items_independent_and_question_matters(block, torch::randn({3, 4, 3, 3}),
+                                                         torch::randn({3, 3}));
 }
 
 // What the block is for: a cell's output depends on a far cell (beyond any convolution's reach

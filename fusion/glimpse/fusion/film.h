@@ -25,6 +25,11 @@ namespace glimpse::fusion {
 // γ ⊙ x + β over the channels of x [B, C, H, W], γ and β [B, C].
 torch::Tensor film(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& beta);
 
+// (γ, β) = (1 + Δγ, β) from a generator's output [B, 2C] = [Δγ; β]: γ starts near 1, so a
+// fresh block passes its input through.
+std::pair<torch::Tensor, torch::Tensor> film_parameters(const torch::Tensor& generated,
+                                                        int64_t channels);
+
 struct FilmBlockOptions {
   int64_t channels = 64;       // C, in and out
   int64_t condition_dim = 64;  // D, the question vector's size

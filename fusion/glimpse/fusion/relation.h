@@ -44,7 +44,8 @@ class RelationBlockImpl : public torch::nn::Module {
   explicit RelationBlockImpl(const RelationBlockOptions& options);
   // x [B, C, H, W], q [B, D] -> [B, C, H, W]
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& q);
-  // As forward, with the attention's weights [B, heads, N, N] (row i: where cell i looked).
+  // As forward, with the attention's weights [B, heads, N, M] (row i: which patches cell i
+  // looked at; M = N at pool 1).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& q, torch::Tensor* weights);
 
   RelationBlockOptions options;
