@@ -33,8 +33,9 @@ struct CompareOptions {
   ModelShape shape{128, 16, "", -1};
 };
 
-// "none", "film", "film:BLOCKS", "film:BLOCKS:KERNEL" or "film:BLOCKS:KERNEL:RELATIONS" as the
-// model's question fusion.
+// "none", "film", "film:BLOCKS", "film:BLOCKS:KERNEL", "film:BLOCKS:KERNEL:RELATIONS",
+// "film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS" or "film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS:PLURALS"
+// (PLURALS 1: tie_plurals) as the model's question fusion.
 Result<fusion::FusionOptions> parse_fusion(const std::string& spec) {
   std::vector<std::string> parts;
   std::stringstream in(spec);
@@ -45,7 +46,8 @@ Result<fusion::FusionOptions> parse_fusion(const std::string& spec) {
   if (!kind)
     return kind.error();
   o.kind = kind.value();
-  const size_t most = o.kind == fusion::FusionKind::kNone ? 1 : 4;
+  const size_t most = o.kind == fusion::FusionKind::kNone ? 1 : 6;
+  int64_t plurals = 0;
   auto number = [&](size_t i, int64_t& out, std::initializer_list<int64_t> allowed) {
     if (i >= parts.size())
       return true;
@@ -55,12 +57,15 @@ Result<fusion::FusionOptions> parse_fusion(const std::string& spec) {
     return false;
   };
   if (parts.size() > most || !number(1, o.blocks, {1, 2, 3, 4, 5, 6, 7, 8}) ||
-      !number(2, o.kernel, {1, 3}) || !number(3, o.relations, {0, 1, 2, 3, 4}))
+      !number(2, o.kernel, {1, 3}) || !number(3, o.relations, {0, 1, 2, 3, 4}) ||
+      !number(4, o.count_maps, {0, 1, 2, 4, 8, 16}) || !number(5, plurals, {0, 1}))
     return ErrorInfo{ErrorCode::kInvalidArgument,
                      "--fusions: '" + spec +
                          "' is not a fusion (none, film, film:BLOCKS with 1..8 blocks, or "
-                         "film:BLOCKS:KERNEL with kernel 1 or 3, or film:BLOCKS:KERNEL:RELATIONS "
-                         "with 0..4 relational blocks)"};
+                         "film:BLOCKS:KERNEL with kernel 1 or 3, film:BLOCKS:KERNEL:RELATIONS "
+                         "with 0..4 relational blocks, film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS "
+                         "with 0, 1, 2, 4, 8 or 16 density maps, and :PLURALS 0 or 1)"};
+  o.tie_plurals = plurals == 1;
   return o;
 }
 
@@ -219,7 +224,8 @@ void add_compare_command(CLI::App& app, CommonOptions& /*common*/, Action& actio
   cmd->add_option("--variants", o->variants, "Comma-separated attention variants");
   cmd->add_option("--fusions", o->fusions,
                   "Comma-separated question fusions, each tried with every variant: none, film, "
-                  "film:BLOCKS, film:BLOCKS:KERNEL, film:BLOCKS:KERNEL:RELATIONS");
+                  "film:BLOCKS, film:BLOCKS:KERNEL, film:BLOCKS:KERNEL:RELATIONS, "
+                  "film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS[:PLURALS]");
   cmd->add_option("--train-images", to.max_train_images, "Train on the first N images (0 = all)")
       ->check(CLI::Range(0, 10'000'000));
   cmd->add_option("--epochs", to.epochs, "Epochs for every variant")->check(CLI::Range(1, 1000));

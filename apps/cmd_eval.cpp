@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common.h"
+#include "glimpse/core/file_util.h"
 #include "glimpse/data/datasets.h"
 #include "glimpse/train/answer_prior.h"
 #include "glimpse/train/trainer.h"
@@ -23,7 +24,22 @@ struct EvalCommandOptions {
   bool json = false;
   bool no_attention = false;
   std::string prior_split, prior_source;  // the answer prior's training data
+  std::string predictions;                // where each question's answer goes, a line each
 };
+
+// One predicted answer a line, aligned with the evaluated questions (the format DAQUAR's
+// calculate_wups.py reads).
+Status write_predictions(const std::string& path, const std::vector<std::string>& answers) {
+  std::string text;
+  for (const auto& a : answers)
+    text += a + "\n";
+  try {
+    core::write_file_atomic(path, text);
+  } catch (const Error& e) {
+    return ErrorInfo{e.code(), std::string("--predictions: ") + e.what()};
+  }
+  return {};
+}
 
 // The training data the answer prior is fitted on: the evaluated source at another split, or a
 // source of its own; none when neither flag is given.
@@ -97,6 +113,9 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
   cmd->add_option("--prior-source", o->prior_source,
                   "The same, fitted on this data source (JSON, as a recipe's data.train entry)");
   cmd->add_flag("--json", o->json, "Print JSON");
+  cmd->add_option("--predictions", o->predictions,
+                  "Write each question's predicted answer to this file, one a line, in the "
+                  "dataset's order");
   cmd->callback([o, &action] {
     action = [o]() -> int {
       if (o->model.empty())
@@ -137,6 +156,9 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const auto& e = r.value();
+      if (!o->predictions.empty())
+        if (auto w = write_predictions(o->predictions, e.answers); !w.ok())
+          return report_error(w.error().message);
       if (o->json) {
         nlohmann::json by_type = nlohmann::json::object();
         for (const auto& [type, by] : e.vqa_by_type)

@@ -6,6 +6,7 @@
 #include "glimpse/core/state_dict.h"
 #include "glimpse/fusion/attention.h"
 #include "glimpse/text/tokenizer.h"
+#include "glimpse/text/vocabulary.h"
 #include "glimpse/vision/mobilenet_v2.h"
 #include "glimpse/vision/preprocess.h"
 #include "glimpse/vision/small_cnn.h"
@@ -46,7 +47,8 @@ CaptionNet::CaptionNet(const ModelConfig& c) {
   const int64_t vocab = static_cast<int64_t>(c.vocabulary.size());
   int64_t feature_dim = encoder->channels();
   if (c.fusion.kind != FusionKind::kNone) {
-    fusion = register_module("fusion", QuestionFusion(c.fusion, vocab, feature_dim));
+    fusion = register_module(
+        "fusion", QuestionFusion(c.fusion, vocab, feature_dim, text::singular_ids(c.vocabulary)));
     feature_dim = c.fusion.channels;
   }
   if (c.decoder == DecoderKind::kLstm) {

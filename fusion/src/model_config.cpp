@@ -72,6 +72,10 @@ std::string ModelConfig::to_json() const {
     j["fusion"].update({{"relations", fusion.relations},
                         {"relation_heads", fusion.relation_heads},
                         {"relation_pool", fusion.relation_pool}});
+  if (fusion.count_maps > 0)  // models without a count read-out keep their config as it was
+    j["fusion"]["count_maps"] = fusion.count_maps;
+  if (fusion.tie_plurals)  // and those without plural tying
+    j["fusion"]["tie_plurals"] = true;
   if (blind)
     j["blind"] = true;
   j["image"] = {{"width", image.width},
@@ -111,6 +115,14 @@ void fusion_field(const json& f, const char* key, int64_t& out, int64_t lo, int6
         std::to_string(hi));
   out = f[key].get<int64_t>();
 }
+// A true/false field of "fusion", or its default when absent.
+void fusion_flag(const json& f, const char* key, bool& out) {
+  if (!f.contains(key))
+    return;
+  if (!f[key].is_boolean())
+    bad("fusion." + std::string(key) + " must be true or false");
+  out = f[key].get<bool>();
+}
 
 FusionOptions fusion_from_json(const json& f) {
   FusionOptions o;
@@ -126,14 +138,12 @@ FusionOptions fusion_from_json(const json& f) {
   fusion_field(f, "kernel", o.kernel, 1, 3);
   if (o.kernel == 2)
     bad("fusion.kernel must be 1 or 3");
-  if (f.contains("coords")) {
-    if (!f["coords"].is_boolean())
-      bad("fusion.coords must be true or false");
-    o.coords = f["coords"].get<bool>();
-  }
+  fusion_flag(f, "coords", o.coords);
   fusion_field(f, "relations", o.relations, 0, 4);
   fusion_field(f, "relation_heads", o.relation_heads, 1, 64);
   fusion_field(f, "relation_pool", o.relation_pool, 1, 4);
+  fusion_field(f, "count_maps", o.count_maps, 0, 16);
+  fusion_flag(f, "tie_plurals", o.tie_plurals);
   if (o.relations > 0 && o.channels % o.relation_heads != 0)
     bad("fusion.relation_heads (" + std::to_string(o.relation_heads) +
         ") must divide fusion.channels (" + std::to_string(o.channels) + ")");

@@ -24,7 +24,17 @@ QuestionEncoderImpl::QuestionEncoderImpl(const QuestionEncoderOptions& o) : opti
     throw std::invalid_argument(
         "question encoder: vocab_size, embed_dim and hidden_dim must be "
         "at least 1");
+  if (!o.singular.empty() && static_cast<int64_t>(o.singular.size()) != o.vocab_size)
+    throw std::invalid_argument("question encoder: singular must have one id per word (" +
+                                std::to_string(o.singular.size()) + " for " +
+                                std::to_string(o.vocab_size) + " words)");
+  for (int64_t s : o.singular)
+    if (s < 0 || s >= o.vocab_size)
+      throw std::invalid_argument("question encoder: singular id " + std::to_string(s) +
+                                  " is not a word id");
   embed = register_module("embed", torch::nn::Embedding(o.vocab_size, o.embed_dim));
+  if (!o.singular.empty())
+    singular = torch::tensor(o.singular, torch::kLong);
   gru = register_module(
       "gru", torch::nn::GRU(torch::nn::GRUOptions(o.embed_dim, o.hidden_dim).batch_first(true)));
 }
@@ -32,7 +42,12 @@ QuestionEncoderImpl::QuestionEncoderImpl(const QuestionEncoderOptions& o) : opti
 torch::Tensor QuestionEncoderImpl::forward(const torch::Tensor& tokens) {
   const auto at = question_read_position(tokens);  // checks the shape
   // A GRU is causal: its state at `at` has read tokens 0..at only.
-  const auto states = std::get<0>(gru->forward(embed->forward(tokens)));  // [B, T, H]
+  auto words = embed->forward(tokens);  // [B, T, E]
+  if (singular.defined()) {
+    const auto s = singular.index({tokens});
+    words = words + embed->forward(s) * s.ne(tokens).unsqueeze(-1).to(words.dtype());
+  }
+  const auto states = std::get<0>(gru->forward(words));  // [B, T, H]
   const auto index = at.view({-1, 1, 1}).expand({-1, 1, options.hidden_dim});
   return states.gather(1, index).squeeze(1);
 }

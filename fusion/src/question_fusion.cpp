@@ -38,7 +38,7 @@ std::pair<torch::Tensor, torch::Tensor> distinct_conditions(const torch::Tensor&
 }
 
 QuestionFusionImpl::QuestionFusionImpl(const FusionOptions& o, int64_t vocab_size,
-                                       int64_t feature_dim)
+                                       int64_t feature_dim, std::vector<int64_t> singular)
     : options(o) {
   if (o.kind != FusionKind::kFilm)
     throw std::invalid_argument("question fusion: only film builds a module");
@@ -48,17 +48,26 @@ QuestionFusionImpl::QuestionFusionImpl(const FusionOptions& o, int64_t vocab_siz
     throw std::invalid_argument("question fusion: relations must be 0..4");
   project = register_module(
       "project", torch::nn::Conv2d(torch::nn::Conv2dOptions(feature_dim, o.channels, 1)));
+  if (!o.tie_plurals)
+    singular.clear();
   question = register_module(
-      "question", QuestionEncoder(QuestionEncoderOptions{vocab_size, o.embed_dim, o.question_dim}));
+      "question", QuestionEncoder(QuestionEncoderOptions{vocab_size, o.embed_dim, o.question_dim,
+                                                         std::move(singular)}));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t b = 0; b < o.blocks; ++b)
     blocks->push_back(FilmBlock(FilmBlockOptions{o.channels, o.question_dim, o.coords, o.kernel}));
-  if (o.relations == 0)  // a model without relational blocks keeps its tensor names as they were
-    return;
-  relations = register_module("relations", torch::nn::ModuleList());
-  for (int64_t b = 0; b < o.relations; ++b)
-    relations->push_back(RelationBlock(
-        RelationBlockOptions{o.channels, o.question_dim, o.relation_heads, o.relation_pool}));
+  if (o.count_maps < 0 || o.count_maps > 16)
+    throw std::invalid_argument("question fusion: count_maps must be 0..16");
+  // A model without relational blocks or count read-out keeps its tensor names as they were.
+  if (o.relations > 0) {
+    relations = register_module("relations", torch::nn::ModuleList());
+    for (int64_t b = 0; b < o.relations; ++b)
+      relations->push_back(RelationBlock(
+          RelationBlockOptions{o.channels, o.question_dim, o.relation_heads, o.relation_pool}));
+  }
+  if (o.count_maps > 0)
+    count = register_module(
+        "count", CountReadout(CountReadoutOptions{o.channels, o.question_dim, o.count_maps}));
 }
 
 torch::Tensor QuestionFusionImpl::forward(const torch::Tensor& features, int64_t grid_h,
@@ -75,6 +84,8 @@ torch::Tensor QuestionFusionImpl::forward(const torch::Tensor& features, int64_t
   if (relations)
     for (const auto& block : *relations)
       x = block->as<RelationBlockImpl>()->forward(x, q);
+  if (count)
+    x = count->forward(x, q);
   return x.flatten(2).transpose(1, 2);  // [S, N, channels]
 }
 

@@ -148,6 +148,28 @@ void expect_one_line_error(const std::vector<std::string>& args, const std::stri
   EXPECT_NE(r.err.find(says), std::string::npos) << "want '" << says << "' in " << r.err;
 }
 
+// --predictions: a line for every dev question in the dataset's order, each the answer `ask`
+// gives to that question about that image.
+TEST_F(CliModel, EvalWritesEachQuestionsAnswerOnItsLine) {
+  TempDir d;
+  auto r = run_glimpse({"eval", "--model", model(), "--data", world(), "--split", "dev",
+                        "--no-attention", "--predictions", d.file("answers.txt")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json questions = json::parse(read_bytes(world() + "/questions_dev.json"))["questions"];
+  const auto answers = lines(read_bytes(d.file("answers.txt")));
+  ASSERT_EQ(answers.size(), questions.size());
+  for (size_t k : {size_t{0}, questions.size() - 1}) {
+    const std::string q = questions[k]["question"];
+    const int img = questions[k]["image_id"];
+    r = run_glimpse({"ask", "--model", model(), image(img), q});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(lines(r.out)[0], answers[k]) << q;  // one question: its answer alone
+  }
+  expect_one_line_error({"eval", "--model", model(), "--data", world(), "--split", "dev",
+                         "--predictions", d.file("no/such/folder/answers.txt")},
+                        "--predictions: ");
+}
+
 TEST_F(CliModel, CaptionAndAskRefuseBrokenAndHostileFilesWithOneLine) {
   TempDir d;
   write_bytes(d.file("empty.png"), "");
@@ -303,7 +325,7 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
                         "--variants",
                         "additive,dot",
                         "--fusions",
-                        "none,film:1:1:1",
+                        "none,film:1:1:1:2:1",
                         "--epochs",
                         "1",
                         "--batch-size",
@@ -332,8 +354,8 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
             0u);
   EXPECT_EQ(rows[2].rfind("| additive | none | ", 0), 0u) << rows[2];
   EXPECT_EQ(rows[3].rfind("| dot | none | ", 0), 0u) << rows[3];
-  EXPECT_EQ(rows[4].rfind("| additive | film:1:1:1 | ", 0), 0u) << rows[4];
-  EXPECT_EQ(rows[5].rfind("| dot | film:1:1:1 | ", 0), 0u) << rows[5];
+  EXPECT_EQ(rows[4].rfind("| additive | film:1:1:1:2:1 | ", 0), 0u) << rows[4];
+  EXPECT_EQ(rows[5].rfind("| dot | film:1:1:1:2:1 | ", 0), 0u) << rows[5];
   for (int i : {2, 3, 4, 5}) {
     // variant, fusion, VQA, BLEU-4, CIDEr-D, two correctness (uniform), ms per step, steps
     std::vector<std::string> cells;
@@ -345,15 +367,17 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
     EXPECT_GT(std::stod(cells[8]), 0.0) << "ms per step";
     EXPECT_GE(std::stoi(cells[9]), 3) << "12 train images of 5 captions and some questions";
   }
-  EXPECT_TRUE(std::filesystem::exists(d.file("cmp/additive-film_1_1_1.safetensors")));
+  EXPECT_TRUE(std::filesystem::exists(d.file("cmp/additive-film_1_1_1_2_1.safetensors")));
   EXPECT_EQ(read_bytes(d.file("table.md")), r.out);
   EXPECT_TRUE(std::filesystem::exists(d.file("cmp/additive.safetensors")));
 
   expect_one_line_error({"compare", "--data", world(), "--variants", "additive,warp"}, "warp");
   expect_one_line_error({"compare", "--data", world(), "--fusions", "none,film:9"},
                         "--fusions: 'film:9' is not a fusion (none, film, film:BLOCKS with 1..8 "
-                        "blocks, or film:BLOCKS:KERNEL with kernel 1 or 3, or "
-                        "film:BLOCKS:KERNEL:RELATIONS with 0..4 relational blocks)");
+                        "blocks, or film:BLOCKS:KERNEL with kernel 1 or 3, "
+                        "film:BLOCKS:KERNEL:RELATIONS with 0..4 relational blocks, "
+                        "film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS with 0, 1, 2, 4, 8 or 16 density "
+                        "maps, and :PLURALS 0 or 1)");
   expect_one_line_error({"compare", "--data", world(), "--fusions", "mac"},
                         "unknown fusion 'mac' (none or film)");
   expect_one_line_error({"compare", "--data", d.path(), "--variants", "dot"},

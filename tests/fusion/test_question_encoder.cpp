@@ -52,6 +52,42 @@ TEST(QuestionEncoder, SeesTheQuestionAndNeverTheAnswerOrTheCaption) {
   EXPECT_TRUE(torch::equal(c[1], a[1]));
 }
 
+// With plural tying, word 10 (a plural of word 9) reads as E[10] + E[9]: the same vector as an
+// untied encoder whose row 10 holds that sum. Other words read as before.
+TEST(QuestionEncoder, APluralAlsoReadsItsSingular) {
+  torch::manual_seed(3);
+  std::vector<int64_t> singular(20);
+  for (int64_t i = 0; i < 20; ++i)
+    singular[static_cast<size_t>(i)] = i;
+  singular[10] = 9;
+  QuestionEncoder tied(QuestionEncoderOptions{20, 6, 5, singular});
+  QuestionEncoder plain(QuestionEncoderOptions{20, 6, 5});
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : tied->named_parameters())
+      plain->named_parameters()[p.key()].copy_(p.value());
+    plain->embed->weight[10] += tied->embed->weight[9];
+  }
+  const auto tokens = rows(
+      {{kBos, kQuestion, 10, 11, kAnswer, 12, kEos}, {kBos, kQuestion, 9, 11, kAnswer, 12, kEos}});
+  EXPECT_TRUE(torch::allclose(tied->forward(tokens), plain->forward(tokens), 1e-6, 1e-6));
+  EXPECT_GT((tied->forward(tokens)[0] - tied->forward(tokens)[1]).abs().max().item<float>(), 1e-4f)
+      << "the plural is still a word of its own";
+  try {
+    QuestionEncoder(QuestionEncoderOptions{20, 6, 5, {0, 1}});
+    FAIL() << "no refusal";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "question encoder: singular must have one id per word (2 for 20 words)");
+  }
+  singular[3] = 20;
+  try {
+    QuestionEncoder(QuestionEncoderOptions{20, 6, 5, singular});
+    FAIL() << "no refusal";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "question encoder: singular id 20 is not a word id");
+  }
+}
+
 TEST(QuestionEncoder, RefusesASequenceWithoutATaskToken) {
   QuestionEncoder enc(QuestionEncoderOptions{20, 6, 5});
   EXPECT_THROW(enc->forward(torch::zeros({2, 1}, torch::kInt64)), std::invalid_argument);

@@ -80,6 +80,32 @@ TEST(QuestionFusion, RelationalBlocksFollowTheFilmBlocks) {
   EXPECT_THROW(QuestionFusion(o, 12, 7), std::invalid_argument);
 }
 
+TEST(QuestionFusion, TheCountReadOutComesLast) {
+  torch::manual_seed(12);
+  auto o = film_options(1, 6, 1);
+  o.relations = 1;
+  o.relation_heads = 3;
+  o.count_maps = 2;
+  QuestionFusion fusion(o, 12, 7);
+  ASSERT_TRUE(fusion->count);
+  EXPECT_EQ(fusion->count->options.maps, 2);
+  const auto features = torch::randn({2, 3 * 4, 7});
+  const auto out = fusion->forward(features, 3, 4, questions());
+  auto x = fusion->project->forward(features.permute({0, 2, 1}).reshape({2, 7, 3, 4}));
+  const auto q = fusion->question->forward(questions());
+  x = (*fusion->blocks)[0]->as<FilmBlockImpl>()->forward(x, q);
+  x = (*fusion->relations)[0]->as<RelationBlockImpl>()->forward(x, q);
+  x = fusion->count->forward(x, q);
+  EXPECT_TRUE(torch::allclose(out, x.flatten(2).transpose(1, 2), 1e-6, 1e-6));
+  // Without it there is no "count" module: older files keep their names.
+  QuestionFusion plain(film_options(1, 6, 1), 12, 7);
+  EXPECT_FALSE(plain->count);
+  for (const auto& p : plain->named_parameters())
+    EXPECT_EQ(p.key().find("count"), std::string::npos) << p.key();
+  o.count_maps = 17;
+  EXPECT_THROW(QuestionFusion(o, 12, 7), std::invalid_argument);
+}
+
 TEST(QuestionFusion, SeesTheQuestionAndTheImageButNotTheAnswer) {
   torch::manual_seed(2);
   QuestionFusion fusion(film_options(1, 4, 1), 12, 3);
@@ -164,6 +190,12 @@ TEST(QuestionFusionModel, TheConfigRoundTripsAndAModelWithoutFusionKeepsItsJson)
   EXPECT_EQ(again.fusion.relations, 1);
   EXPECT_EQ(again.fusion.relation_heads, 2);
   EXPECT_EQ(again.fusion.relation_pool, 2);
+  EXPECT_EQ(related.to_json().find("count_maps"), std::string::npos) << "as it was";
+  related.fusion.count_maps = 4;
+  EXPECT_EQ(ModelConfig::from_json(related.to_json()).take().fusion.count_maps, 4);
+  EXPECT_EQ(related.to_json().find("tie_plurals"), std::string::npos) << "as it was";
+  related.fusion.tie_plurals = true;
+  EXPECT_TRUE(ModelConfig::from_json(related.to_json()).take().fusion.tie_plurals);
   const auto plain = testing::tiny_model_config("transformer", "cross:2");
   EXPECT_EQ(plain.to_json().find("fusion"), std::string::npos);
   EXPECT_EQ(plain.to_json().find("blind"), std::string::npos);
@@ -191,6 +223,10 @@ TEST(QuestionFusionModel, BadFusionFieldsAreRefusedNamingTheField) {
             "model config: fusion.relations must be an integer 0..4");
   EXPECT_EQ(with(R"({"kind":"film","channels":6,"relations":1,"relation_heads":4})"),
             "model config: fusion.relation_heads (4) must divide fusion.channels (6)");
+  EXPECT_EQ(with(R"({"kind":"film","count_maps":17})"),
+            "model config: fusion.count_maps must be an integer 0..16");
+  EXPECT_EQ(with(R"({"kind":"film","tie_plurals":1})"),
+            "model config: fusion.tie_plurals must be true or false");
   EXPECT_EQ(with(R"({"kind":"film"})"), "accepted");  // every other field at its default
 }
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "glimpse/text/vocabulary.h"
 
 namespace glimpse::text {
@@ -50,6 +52,31 @@ TEST(Vocabulary, SpecialTokensComeFirstThenByFrequency) {
   EXPECT_EQ(v.id("cat"), kUnk);
   EXPECT_EQ(v.encode({"a", "cat", "dog"}), (std::vector<int64_t>{7, kUnk, 8}));
   EXPECT_EQ(v.decode({kBos, kCaption, 7, 8, kEos, 7}), (Tokens{"a", "dog"}));
+}
+
+TEST(Vocabulary, SingularIdsTieRegularPluralsToTheirSingulars) {
+  const std::vector<std::string> words = {
+      "<pad>",    "<bos>", "<eos>", "<unk>", "<caption>", "<question>", "<answer>", "diamond",
+      "diamonds", "box",   "boxes", "berry", "berries",   "glass",      "glasses",  "is",
+      "a",        "as",    "it",    "its",   "circles",   "shape",      "shapes",   "dogs"};
+  const auto s = singular_ids(words);
+  ASSERT_EQ(s.size(), words.size());
+  auto of = [&](const std::string& w) {
+    const auto at = std::find(words.begin(), words.end(), w) - words.begin();
+    return words[static_cast<size_t>(s[static_cast<size_t>(at)])];
+  };
+  EXPECT_EQ(of("diamonds"), "diamond");
+  EXPECT_EQ(of("boxes"), "box");
+  EXPECT_EQ(of("berries"), "berry");
+  EXPECT_EQ(of("glasses"), "glass");
+  EXPECT_EQ(of("shapes"), "shape");
+  EXPECT_EQ(of("circles"), "circles") << "no 'circle' in the list";
+  EXPECT_EQ(of("dogs"), "dogs");
+  EXPECT_EQ(of("glass"), "glass") << "'ss' is not a plural";
+  EXPECT_EQ(of("as"), "as") << "a singular has 3 letters or more";
+  EXPECT_EQ(of("its"), "its");
+  EXPECT_EQ(of("<answer>"), "<answer>");
+  EXPECT_EQ(of("diamond"), "diamond");
 }
 
 TEST(Vocabulary, FromWordsValidates) {

@@ -147,6 +147,24 @@ TEST(Recipe, SetWritesAnyKeyAsJsonOrAsAString) {
             "--set optimisation.lr.x: 'optimisation.lr' is a value, not a section");
 }
 
+// A FiLM recipe shows its relational keys whether or not it has relational blocks, so --set can
+// take the blocks away from a resolved recipe (and put them back) without a refusal.
+TEST(Recipe, SetCanTurnTheRelationalBlocksOffAndOn) {
+  json j = minimal();
+  j["model"] = json::parse(R"({"fusion": {"kind": "film", "channels": 8, "relations": 1}})");
+  json resolved = Recipe::from_json(j).to_json();
+  apply_set(resolved, "model.fusion.relations=0");
+  const Recipe off = Recipe::from_json(resolved);
+  EXPECT_EQ(off.model.fusion.relations, 0);
+  json again = off.to_json();
+  EXPECT_EQ(again["model"]["fusion"]["relation_heads"], 4);
+  apply_set(again, "model.fusion.relations=2");
+  apply_set(again, "model.fusion.relation_pool=2");
+  const Recipe on = Recipe::from_json(again);
+  EXPECT_EQ(on.model.fusion.relations, 2);
+  EXPECT_EQ(on.model.fusion.relation_pool, 2);
+}
+
 // No JSON can write a string that is not UTF-8 (the fuzzer found a --set value that made one):
 // such a value is refused where it comes in, naming it.
 TEST(Recipe, RefusesTextThatIsNotUtf8) {

@@ -83,4 +83,33 @@ std::vector<std::string> Vocabulary::decode(const std::vector<int64_t>& ids) con
   return out;
 }
 
+std::vector<int64_t> singular_ids(const std::vector<std::string>& words) {
+  std::unordered_map<std::string, int64_t> at;
+  for (size_t i = 0; i < words.size(); ++i)
+    at.emplace(words[i], static_cast<int64_t>(i));
+  auto ends = [](const std::string& w, const std::string& tail) {
+    return w.size() > tail.size() && w.compare(w.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  std::vector<int64_t> out(words.size());
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string& w = words[i];
+    out[i] = static_cast<int64_t>(i);
+    if (w.empty() || w[0] == '<')
+      continue;
+    std::vector<std::string> singulars;  // the likeliest reading first
+    if (ends(w, "ies"))
+      singulars.push_back(w.substr(0, w.size() - 3) + "y");
+    if (ends(w, "es"))
+      singulars.push_back(w.substr(0, w.size() - 2));
+    if (ends(w, "s") && !ends(w, "ss"))
+      singulars.push_back(w.substr(0, w.size() - 1));
+    for (const auto& s : singulars)
+      if (s.size() >= 3 && at.count(s)) {
+        out[i] = at.at(s);
+        break;
+      }
+  }
+  return out;
+}
+
 }  // namespace glimpse::text

@@ -44,6 +44,10 @@ class Evaluator {
     n_ = o.max_images > 0 ? std::min(ds.images.size(), static_cast<size_t>(o.max_images))
                           : ds.images.size();
     sizes_.resize(n_);
+    first_answer_.resize(n_ + 1, 0);
+    for (size_t i = 0; i < n_; ++i)
+      first_answer_[i + 1] = first_answer_[i] + ds.images[i].questions.size();
+    report_.answers.resize(first_answer_[n_]);
     if (cached_)
       check_cache();
   }
@@ -135,7 +139,7 @@ class Evaluator {
       if (p.caption)
         score_caption(b.preds[k], p.image);
       else
-        score_answer(b.preds[k], ds_.images[p.image].questions[p.question]);
+        score_answer(b.preds[k], p);
     }
   }
 
@@ -164,7 +168,9 @@ class Evaluator {
     refs_.push_back(rs);
   }
 
-  void score_answer(const fusion::Prediction& pred, const data::QaEntry& q) {
+  void score_answer(const fusion::Prediction& pred, const Pending& p) {
+    const data::QaEntry& q = ds_.images[p.image].questions[p.question];
+    report_.answers[first_answer_[p.image] + p.question] = pred.text;
     const double acc = text::vqa_accuracy(pred.text, q.answers);
     vqa_ += acc;
     auto& by = report_.vqa_by_type[question_type(q)];
@@ -201,6 +207,7 @@ class Evaluator {
   fusion::GenerateOptions generate_;
   size_t n_ = 0;
   std::vector<cv::Size> sizes_;
+  std::vector<size_t> first_answer_;  // image i's first question among all: its answers' place
   std::vector<size_t> rows_;
   Batch current_;
   std::vector<Batch> waiting_;

@@ -145,6 +145,14 @@ json model_to_json(const fusion::ModelConfig& m) {
   // A model file leaves these out at their defaults; a recipe shows them.
   if (!j.contains("fusion"))
     j["fusion"] = {{"kind", "none"}};
+  if (m.fusion.kind == fusion::FusionKind::kFilm && !j["fusion"].contains("relations"))
+    j["fusion"].update({{"relations", m.fusion.relations},
+                        {"relation_heads", m.fusion.relation_heads},
+                        {"relation_pool", m.fusion.relation_pool}});
+  if (m.fusion.kind == fusion::FusionKind::kFilm && !j["fusion"].contains("count_maps"))
+    j["fusion"]["count_maps"] = m.fusion.count_maps;
+  if (m.fusion.kind == fusion::FusionKind::kFilm && !j["fusion"].contains("tie_plurals"))
+    j["fusion"]["tie_plurals"] = m.fusion.tie_plurals;
   if (!j.contains("blind"))
     j["blind"] = false;
   return j;

@@ -6,9 +6,16 @@
 //   <bos> <caption> w1 … wn <eos>                     read at <caption>: no caption word is seen
 //
 // So whatever conditions on this vector sees the question, never what the decoder is to write.
+//
+// With `singular` (text::singular_ids of the vocabulary), a plural word reads as its own embedding
+// plus its singular's: e(diamonds) = E[diamonds] + E[diamond], other words E[w]. A plural that
+// only count questions use ("how many diamonds are there?") then starts from what the singular
+// has learnt from every other question, instead of from nothing.
 #pragma once
 
 #include <torch/torch.h>
+
+#include <vector>
 
 namespace glimpse::fusion {
 
@@ -19,7 +26,8 @@ torch::Tensor question_read_position(const torch::Tensor& tokens);
 struct QuestionEncoderOptions {
   int64_t vocab_size = 0;
   int64_t embed_dim = 64;
-  int64_t hidden_dim = 64;  // the vector's size
+  int64_t hidden_dim = 64;        // the vector's size
+  std::vector<int64_t> singular;  // per word id, its singular's id (itself if none); empty: none
 };
 
 class QuestionEncoderImpl : public torch::nn::Module {
@@ -30,6 +38,7 @@ class QuestionEncoderImpl : public torch::nn::Module {
 
   QuestionEncoderOptions options;
   torch::nn::Embedding embed{nullptr};
+  torch::Tensor singular;  // [vocab_size] int64, undefined without plural tying (not a parameter)
   torch::nn::GRU gru{nullptr};
 };
 TORCH_MODULE(QuestionEncoder);

@@ -2,11 +2,12 @@
 // so that the cells that matter to it stand out before any attention looks (early fusion, as
 // FiLM does it: Perez et al. 2018). Off by default; a model file without "fusion" has none.
 //
-//   m = R_r(… R_1(FiLM_k(… FiLM_1(conv1x1(F_i), q) …, q), q) …, q)
+//   m = Count(R_r(… R_1(FiLM_k(… FiLM_1(conv1x1(F_i), q) …, q), q) …, q), q)
 //   F_i [C, H, W] the image the sequence reads; q = QuestionEncoder(tokens), read before
 //   <answer> (question_encoder.h); FiLM_b the FiLM blocks (film.h), R_b the relational blocks
 //   (relation.h, none by default), which let each cell see every other one after FiLM has
-//   marked the cells the question names.
+//   marked the cells the question names, and Count the count read-out (count.h, none by
+//   default: the identity), which writes how many of what the question names into every cell.
 //
 // The decoder then attends over m [N, channels] as it would over F_i, so its attention is still
 // where it looked, and a caption (read at its task token) gets one fixed conditioning per model.
@@ -16,8 +17,10 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "glimpse/core/error.h"
+#include "glimpse/fusion/count.h"
 #include "glimpse/fusion/film.h"
 #include "glimpse/fusion/question_encoder.h"
 #include "glimpse/fusion/relation.h"
@@ -39,6 +42,8 @@ struct FusionOptions {
   int64_t relations = 0;       // relational blocks after the FiLM blocks, 0..4
   int64_t relation_heads = 4;  // their attention heads, dividing channels
   int64_t relation_pool = 1;   // the side of the patches they look at, 1..4 (relation.h)
+  int64_t count_maps = 0;      // the count read-out's density maps, 0 (none) ..16 (count.h)
+  bool tie_plurals = false;  // a plural question word also reads its singular (question_encoder.h)
 };
 
 // Sequences that read one image with one question (all captions of an image: they are read at
@@ -49,7 +54,9 @@ std::pair<torch::Tensor, torch::Tensor> distinct_conditions(const torch::Tensor&
 
 class QuestionFusionImpl : public torch::nn::Module {
  public:
-  QuestionFusionImpl(const FusionOptions& options, int64_t vocab_size, int64_t feature_dim);
+  // singular: per word id its singular's (text::singular_ids), read when options.tie_plurals.
+  QuestionFusionImpl(const FusionOptions& options, int64_t vocab_size, int64_t feature_dim,
+                     std::vector<int64_t> singular = {});
   // features [S, N, C], one grid per sequence (N = grid_h * grid_w); tokens [S, T]
   // -> [S, N, channels]
   torch::Tensor forward(const torch::Tensor& features, int64_t grid_h, int64_t grid_w,
@@ -60,6 +67,7 @@ class QuestionFusionImpl : public torch::nn::Module {
   QuestionEncoder question{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   torch::nn::ModuleList relations{nullptr};  // registered only when options.relations > 0
+  CountReadout count{nullptr};               // registered only when options.count_maps > 0
 };
 TORCH_MODULE(QuestionFusion);
 

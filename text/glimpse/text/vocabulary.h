@@ -48,4 +48,10 @@ class Vocabulary {
   std::unordered_map<std::string, int64_t> ids_;
 };
 
+// Per id of `words`, the id of the word's singular when it is a regular English plural whose
+// singular is also in `words` ("diamonds" -> "diamond", "boxes" -> "box", "berries" -> "berry"),
+// else its own id. A singular must have 3 letters or more, so "is", "as" and "its" stay
+// themselves; special tokens always do.
+std::vector<int64_t> singular_ids(const std::vector<std::string>& words);
+
 }  // namespace glimpse::text

@@ -30,6 +30,9 @@ struct EvalReport {
   // VQA accuracy by question family (the shapes world's), else by answer type (VQA v2's):
   // accuracy and question count.
   std::map<std::string, std::pair<double, int>> vqa_by_type;
+  // Each question's predicted answer, in the dataset's order (image by image, question by
+  // question) over the scored images; "" for a question the model could not read.
+  std::vector<std::string> answers;
   // Attention correctness: the share of a step's attention inside the box of the object the
   // emitted word refers to, averaged over such words; beside it the same share for uniform
   // attention. Captions: words whose referent the references' word boxes give (see referent()).

@@ -1,0 +1,192 @@
+// The count read-out against an independent loop-by-loop implementation (each cell's density
+// written out, summed, written into every cell), its gradients against finite differences, what
+// it is for (the same object twice counts twice, where attention's mean would not change), and
+// the refusals.
+#include "glimpse/fusion/count.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "block_checks.h"
+#include "finite_differences.h"
+
+namespace glimpse::fusion {
+namespace {
+
+using Params = std::map<std::string, torch::Tensor>;
+
+double at(const torch::Tensor& t, std::initializer_list<int64_t> index) {
+  auto v = t;
+  for (auto k : index)
+    v = v[k];
+  return v.item<double>();
+}
+
+// y = W x + b for a linear layer of `p` named `name`.
+std::vector<double> affine(const Params& p, const std::string& name, const std::vector<double>& x) {
+  const auto& w = p.at(name + ".weight");
+  const auto& b = p.at(name + ".bias");
+  std::vector<double> y(static_cast<size_t>(w.size(0)));
+  for (int64_t o = 0; o < w.size(0); ++o) {
+    double s = at(b, {o});
+    for (int64_t i = 0; i < w.size(1); ++i)
+      s += at(w, {o, i}) * x[static_cast<size_t>(i)];
+    y[static_cast<size_t>(o)] = s;
+  }
+  return y;
+}
+
+// The read-out element by element, in double, from its own weights: the output and the maps.
+std::pair<torch::Tensor, torch::Tensor> readout_by_loops(CountReadout& block,
+                                                         const torch::Tensor& x,
+                                                         const torch::Tensor& q) {
+  Params p;
+  for (const auto& item : block->named_parameters())
+    p[item.key()] = item.value().detach().to(torch::kDouble);
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t K = block->options.maps;
+  auto out = torch::zeros({B, C, H, W}, torch::kDouble);
+  auto maps = torch::zeros({B, K, H, W}, torch::kDouble);
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<double> question;
+    for (int64_t k = 0; k < q.size(1); ++k)
+      question.push_back(at(q, {b, k}));
+    const auto gb = affine(p, "to_film", question);
+    std::vector<double> counts(static_cast<size_t>(K), 0.0);
+    for (int64_t r = 0; r < H; ++r)
+      for (int64_t c = 0; c < W; ++c) {
+        std::vector<double> cell;
+        for (int64_t e = 0; e < C; ++e)
+          cell.push_back(at(x, {b, e, r, c}));
+        auto h = affine(p, "hidden", cell);
+        for (int64_t e = 0; e < C; ++e)
+          h[e] = std::max(0.0, (1 + gb[e]) * h[e] + gb[C + e]);
+        const auto logits = affine(p, "density", h);
+        for (int64_t k = 0; k < K; ++k) {
+          const double d = std::log1p(std::exp(logits[k]));  // softplus
+          maps[b][k][r][c] = d;
+          counts[k] += d;
+        }
+      }
+    const auto written = affine(p, "write", counts);
+    for (int64_t e = 0; e < C; ++e)
+      for (int64_t r = 0; r < H; ++r)
+        for (int64_t c = 0; c < W; ++c)
+          out[b][e][r][c] = at(x, {b, e, r, c}) + written[e];
+  }
+  return {out, maps};
+}
+
+// A read-out whose counts are written in (it starts with W_s = 0, the identity), as after training.
+CountReadout writing(const CountReadoutOptions& o) {
+  CountReadout block(o);
+  torch::NoGradGuard no_grad;
+  block->write->weight.normal_();
+  block->write->bias.normal_();
+  return block;
+}
+
+TEST(CountReadout, MatchesTheLoopByLoopReadout) {
+  torch::manual_seed(31);
+  auto block = writing(CountReadoutOptions{4, 3, 2});
+  const auto x = torch::randn({2, 4, 2, 3});
+  const auto q = torch::randn({2, 3});
+  torch::Tensor maps;
+  const auto out = block->forward(x, q, &maps);
+  ASSERT_EQ(out.sizes(), x.sizes());
+  ASSERT_EQ(maps.sizes(), (std::vector<int64_t>{2, 2, 2, 3}));
+  const auto [want, want_maps] = readout_by_loops(block, x, q);
+  EXPECT_TRUE(torch::allclose(out.to(torch::kDouble), want, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(maps.to(torch::kDouble), want_maps, 1e-6, 1e-6));
+  EXPECT_GE(maps.min().item<float>(), 0.0f);
+}
+
+// The maps start near zero (density bias -4): 6 cells count about 6 · softplus(-4) ≈ 0.109,
+// a little above or below, whatever the cells hold; and the read-out starts as the identity.
+TEST(CountReadout, StartsAsTheIdentityWithSmallCounts) {
+  torch::manual_seed(32);
+  CountReadout block(CountReadoutOptions{4, 3, 2});
+  EXPECT_TRUE(torch::allclose(block->density->bias, torch::full({2}, -4.0)));
+  const auto x = torch::randn({2, 4, 2, 3});
+  EXPECT_TRUE(torch::equal(block->forward(x, torch::randn({2, 3})), x));
+  torch::Tensor maps;
+  block->forward(torch::zeros({1, 4, 2, 3}), torch::zeros({1, 3}), &maps);
+  const double count = maps.sum({2, 3})[0][0].item<double>();
+  const double softplus = std::log1p(std::exp(-4.0));
+  EXPECT_GT(count, 6 * softplus * 0.2);
+  EXPECT_LT(count, 6 * softplus * 5);
+}
+
+TEST(CountReadout, OneItemDoesNotDependOnTheOthersAndTheQuestionMatters) {
+  torch::manual_seed(33);
+  auto block = writing(CountReadoutOptions{4, 3, 2});
+  testing::expect_items_independent_and_question_matters(block, torch::randn({3, 4, 3, 3}),
+                                                         torch::randn({3, 3}));
+}
+
+// What it is for: one object or two of the same give a weighted mean of the same cells (what
+// attention reads), but not the same counts. Here the density is 1 on a cell whose channel 0 is
+// on and 0 elsewhere (softplus saturates), so the count is the number of such cells, and every
+// cell receives it.
+TEST(CountReadout, TheSameObjectTwiceCountsTwice) {
+  CountReadout block(CountReadoutOptions{2, 1, 1});
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& t : block->parameters())
+      t.zero_();
+    block->hidden->weight[0][0] = 1.0;  // h_0 = x_0
+    block->density->weight[0][0] = 40.0;
+    block->density->bias.fill_(-20.0);      // d = softplus(40 x_0 - 20): 0 at x_0 = 0, 20 at 1
+    block->write->weight[1][0] = 1.0 / 20;  // channel 1 gets count / 20
+  }
+  auto one = torch::zeros({1, 2, 4, 4});
+  one[0][0][1][1] = 1.0;
+  auto two = one.clone();
+  two[0][0][2][3] = 1.0;
+  const auto q = torch::zeros({1, 1});
+  const auto a = block->forward(one, q), b = block->forward(two, q);
+  EXPECT_NEAR(a[0][1][0][0].item<double>(), 1.0, 1e-4);
+  EXPECT_NEAR(b[0][1][0][0].item<double>(), 2.0, 1e-4);
+  EXPECT_NEAR(b[0][1][3][3].item<double>(), 2.0, 1e-4) << "every cell is told the count";
+}
+
+TEST(CountReadout, GradientsMatchFiniteDifferencesInDouble) {
+  torch::manual_seed(34);
+  auto block = writing(CountReadoutOptions{4, 3, 2});
+  block->to(torch::kDouble);
+  auto x = torch::randn({2, 4, 3, 3}, torch::kDouble).requires_grad_(true);
+  auto q = torch::randn({2, 3}, torch::kDouble).requires_grad_(true);
+  const auto r = torch::randn({2, 4, 3, 3}, torch::kDouble);
+  auto loss = [&] { return (block->forward(x, q) * r).sum(); };
+  auto params = block->named_parameters();
+  testing::expect_gradients_match_finite_differences(
+      loss,
+      {&x, &q, &params["hidden.weight"], &params["to_film.weight"], &params["density.weight"],
+       &params["density.bias"], &params["write.weight"]},
+      3);
+}
+
+TEST(CountReadout, RefusesWrongShapesAndMapCounts) {
+  CountReadout block(CountReadoutOptions{4, 3, 2});
+  try {
+    block->forward(torch::zeros({2, 4, 3, 3}), torch::zeros({2, 5}));
+    FAIL() << "no refusal";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "count read-out: x must be [B, 4, H, W] and q [B, 3]");
+  }
+  try {
+    CountReadout(CountReadoutOptions{4, 3, 17});
+    FAIL() << "no refusal";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(),
+                 "count read-out: channels and condition_dim must be at least 1 and maps 1..16 "
+                 "(17 maps)");
+  }
+}
+
+}  // namespace
+}  // namespace glimpse::fusion
