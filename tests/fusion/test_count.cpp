@@ -13,40 +13,21 @@
 
 #include "block_checks.h"
 #include "finite_differences.h"
+#include "loop_helpers.h"
 
 namespace glimpse::fusion {
 namespace {
 
-using Params = std::map<std::string, torch::Tensor>;
-
-double at(const torch::Tensor& t, std::initializer_list<int64_t> index) {
-  auto v = t;
-  for (auto k : index)
-    v = v[k];
-  return v.item<double>();
-}
-
-// y = W x + b for a linear layer of `p` named `name`.
-std::vector<double> affine(const Params& p, const std::string& name, const std::vector<double>& x) {
-  const auto& w = p.at(name + ".weight");
-  const auto& b = p.at(name + ".bias");
-  std::vector<double> y(static_cast<size_t>(w.size(0)));
-  for (int64_t o = 0; o < w.size(0); ++o) {
-    double s = at(b, {o});
-    for (int64_t i = 0; i < w.size(1); ++i)
-      s += at(w, {o, i}) * x[static_cast<size_t>(i)];
-    y[static_cast<size_t>(o)] = s;
-  }
-  return y;
-}
+using testing::affine;
+using testing::at;
+using testing::Params;
+using testing::params_in_double;
 
 // The read-out element by element, in double, from its own weights: the output and the maps.
 std::pair<torch::Tensor, torch::Tensor> readout_by_loops(CountReadout& block,
                                                          const torch::Tensor& x,
                                                          const torch::Tensor& q) {
-  Params p;
-  for (const auto& item : block->named_parameters())
-    p[item.key()] = item.value().detach().to(torch::kDouble);
+  const auto p = params_in_double(block);
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t K = block->options.maps;
   auto out = torch::zeros({B, C, H, W}, torch::kDouble);

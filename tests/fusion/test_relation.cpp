@@ -12,39 +12,15 @@
 
 #include "block_checks.h"
 #include "finite_differences.h"
+#include "loop_helpers.h"
 
 namespace glimpse::fusion {
 namespace {
 
-using Params = std::map<std::string, torch::Tensor>;
-
-Params params_in_double(RelationBlock& block) {
-  Params p;
-  for (const auto& item : block->named_parameters())
-    p[item.key()] = item.value().detach().to(torch::kDouble);
-  return p;
-}
-
-double at(const torch::Tensor& t, std::initializer_list<int64_t> index) {
-  auto v = t;
-  for (auto k : index)
-    v = v[k];
-  return v.item<double>();
-}
-
-// y = W x + b for one row of a linear layer's weight [out, in] and bias [out].
-std::vector<double> affine(const Params& p, const std::string& name, const std::vector<double>& x) {
-  const auto& w = p.at(name + ".weight");
-  const auto& b = p.at(name + ".bias");
-  std::vector<double> y(static_cast<size_t>(w.size(0)));
-  for (int64_t o = 0; o < w.size(0); ++o) {
-    double s = at(b, {o});
-    for (int64_t i = 0; i < w.size(1); ++i)
-      s += at(w, {o, i}) * x[static_cast<size_t>(i)];
-    y[static_cast<size_t>(o)] = s;
-  }
-  return y;
-}
+using testing::affine;
+using testing::at;
+using testing::Params;
+using testing::params_in_double;
 
 // The block element by element, in double, from its own weights.
 torch::Tensor block_by_loops(RelationBlock& block, const torch::Tensor& x, const torch::Tensor& q) {
