@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <utility>
+#include <vector>
+
 #include "glimpse/core/safetensors.h"
 #include "glimpse/core/state_dict.h"
 #include "glimpse/fusion/attention.h"
@@ -47,8 +50,10 @@ CaptionNet::CaptionNet(const ModelConfig& c) {
   const int64_t vocab = static_cast<int64_t>(c.vocabulary.size());
   int64_t feature_dim = encoder->channels();
   if (c.fusion.kind != FusionKind::kNone) {
-    fusion = register_module(
-        "fusion", QuestionFusion(c.fusion, vocab, feature_dim, text::singular_ids(c.vocabulary)));
+    auto singular =  // the plural table is built only for a model that ties plurals
+        c.fusion.tie_plurals ? text::singular_ids(c.vocabulary) : std::vector<int64_t>{};
+    fusion = register_module("fusion",
+                             QuestionFusion(c.fusion, vocab, feature_dim, std::move(singular)));
     feature_dim = c.fusion.channels;
   }
   if (c.decoder == DecoderKind::kLstm) {

@@ -30,7 +30,7 @@ Result<DecoderKind> parse_decoder_kind(const std::string& name) {
                    "unknown decoder '" + name + "' (lstm or transformer)"};
 }
 
-std::string ModelConfig::to_json() const {
+std::string ModelConfig::to_json(bool every_key) const {
   json j;
   j["format_version"] = format_version;
   j["encoder"] = {{"kind", to_string(encoder)}};
@@ -60,7 +60,8 @@ std::string ModelConfig::to_json() const {
                          {"max_len", transformer.max_len},
                          {"attention", transformer.cross_attention},
                          {"memory_norm", transformer.memory_norm}});
-  if (fusion.kind != FusionKind::kNone)  // models without fusion keep their config as it was
+  const bool film = fusion.kind != FusionKind::kNone;
+  if (film)
     j["fusion"] = {{"kind", to_string(fusion.kind)},
                    {"blocks", fusion.blocks},
                    {"channels", fusion.channels},
@@ -68,16 +69,18 @@ std::string ModelConfig::to_json() const {
                    {"question_dim", fusion.question_dim},
                    {"kernel", fusion.kernel},
                    {"coords", fusion.coords}};
-  if (fusion.relations > 0)  // FiLM-only models keep their config as it was
+  else if (every_key)
+    j["fusion"] = {{"kind", to_string(fusion.kind)}};
+  if (film && (every_key || fusion.relations > 0))
     j["fusion"].update({{"relations", fusion.relations},
                         {"relation_heads", fusion.relation_heads},
                         {"relation_pool", fusion.relation_pool}});
-  if (fusion.count_maps > 0)  // models without a count read-out keep their config as it was
+  if (film && (every_key || fusion.count_maps > 0))
     j["fusion"]["count_maps"] = fusion.count_maps;
-  if (fusion.tie_plurals)  // and those without plural tying
-    j["fusion"]["tie_plurals"] = true;
-  if (blind)
-    j["blind"] = true;
+  if (film && (every_key || fusion.tie_plurals))
+    j["fusion"]["tie_plurals"] = fusion.tie_plurals;
+  if (every_key || blind)
+    j["blind"] = blind;
   j["image"] = {{"width", image.width},
                 {"height", image.height},
                 {"mean", image.mean},

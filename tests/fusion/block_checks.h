@@ -1,10 +1,13 @@
-// A check the FiLM and relational block tests share: batch items [B, C, H, W] with questions
-// [B, D] do not depend on one another (no batch statistics, no mixing), and the question
-// changes the output (that is what conditioning is for).
+// Checks the fusion blocks' tests share: batch items [B, C, H, W] with questions [B, D] do not
+// depend on one another (no batch statistics, no mixing), and the question changes the output
+// (that is what conditioning is for); and the message a refusal gives.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <stdexcept>
+#include <string>
 
 namespace glimpse::testing {
 
@@ -18,6 +21,17 @@ void expect_items_independent_and_question_matters(Block& block, const torch::Te
   EXPECT_TRUE(torch::allclose(all.narrow(0, 1, 1), one, 1e-6, 1e-6));
   const torch::Tensor other = block->forward(x.narrow(0, 1, 1), q.narrow(0, 2, 1));
   EXPECT_GT((other - one).abs().max().item<float>(), 1e-3f);
+}
+
+// The message of the std::invalid_argument `f` throws ("" when it throws none).
+template <class F>
+std::string invalid_argument_of(F&& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace glimpse::testing

@@ -153,20 +153,15 @@ TEST(CountReadout, GradientsMatchFiniteDifferencesInDouble) {
 
 TEST(CountReadout, RefusesWrongShapesAndMapCounts) {
   CountReadout block(CountReadoutOptions{4, 3, 2});
-  try {
-    block->forward(torch::zeros({2, 4, 3, 3}), torch::zeros({2, 5}));
-    FAIL() << "no refusal";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_STREQ(e.what(), "count read-out: x must be [B, 4, H, W] and q [B, 3]");
-  }
-  try {
-    CountReadout(CountReadoutOptions{4, 3, 17});
-    FAIL() << "no refusal";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_STREQ(e.what(),
-                 "count read-out: channels and condition_dim must be at least 1 and maps 1..16 "
-                 "(17 maps)");
-  }
+  EXPECT_EQ(testing::invalid_argument_of([&] {
+              block->forward(torch::zeros({2, 4, 3, 3}), torch::zeros({2, 5}));
+            }),
+            "count read-out: x must be [B, 4, H, W] and q [B, 3]");
+  EXPECT_EQ(testing::invalid_argument_of([&] {
+              CountReadout(CountReadoutOptions{4, 3, 17});
+            }),
+            "count read-out: channels and condition_dim must be at least 1 and maps 1..16 "
+            "(17 maps)");
 }
 
 }  // namespace

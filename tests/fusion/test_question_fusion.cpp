@@ -5,9 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include "block_checks.h"
+
 #include "finite_differences.h"
 
 #include <limits>
+#include <string>
+#include <utility>
 
 #include "glimpse/fusion/caption_model.h"
 #include "glimpse/text/vocabulary.h"
@@ -55,6 +59,22 @@ TEST(QuestionFusion, IsTheProjectionThenEachFilmBlockOnTheQuestionVector) {
         EXPECT_FLOAT_EQ(out[s][n][c].item<float>(), x[s][c][n / 4][n % 4].item<float>());
 }
 
+// What the FiLM block of a one-block fusion gives for features [2, 3·4, 7]: its grid [2, 6, 3, 4]
+// and the question vector.
+std::pair<torch::Tensor, torch::Tensor> after_the_film_block(QuestionFusion& fusion,
+                                                             const torch::Tensor& features) {
+  const auto x = fusion->project->forward(features.permute({0, 2, 1}).reshape({2, 7, 3, 4}));
+  const auto q = fusion->question->forward(questions());
+  return {(*fusion->blocks)[0]->as<FilmBlockImpl>()->forward(x, q), q};
+}
+
+// A FiLM-only fusion has no parameter whose name holds `name`: older files keep their names.
+void expect_no_parameter_of_film_only(const std::string& name) {
+  QuestionFusion plain(film_options(1, 6, 1), 12, 7);
+  for (const auto& p : plain->named_parameters())
+    EXPECT_EQ(p.key().find(name), std::string::npos) << p.key();
+}
+
 TEST(QuestionFusion, RelationalBlocksFollowTheFilmBlocks) {
   torch::manual_seed(11);
   auto o = film_options(1, 6, 1);
@@ -65,17 +85,13 @@ TEST(QuestionFusion, RelationalBlocksFollowTheFilmBlocks) {
   ASSERT_EQ(fusion->relations->size(), 2u);
   const auto features = torch::randn({2, 3 * 4, 7});
   const auto out = fusion->forward(features, 3, 4, questions());
-  auto x = fusion->project->forward(features.permute({0, 2, 1}).reshape({2, 7, 3, 4}));
-  const auto q = fusion->question->forward(questions());
-  x = (*fusion->blocks)[0]->as<FilmBlockImpl>()->forward(x, q);
+  auto [x, q] = after_the_film_block(fusion, features);
   for (const auto& b : *fusion->relations)
     x = b->as<RelationBlockImpl>()->forward(x, q);
   EXPECT_TRUE(torch::allclose(out, x.flatten(2).transpose(1, 2), 1e-6, 1e-6));
-  // Without relational blocks there is no "relations" module: older files keep their names.
-  QuestionFusion plain(film_options(1, 6, 1), 12, 7);
-  EXPECT_FALSE(plain->relations);
-  for (const auto& p : plain->named_parameters())
-    EXPECT_EQ(p.key().find("relations"), std::string::npos) << p.key();
+  // Without relational blocks there is no "relations" module.
+  EXPECT_FALSE(QuestionFusion(film_options(1, 6, 1), 12, 7)->relations);
+  expect_no_parameter_of_film_only("relations");
   o.relations = 5;
   EXPECT_THROW(QuestionFusion(o, 12, 7), std::invalid_argument);
 }
@@ -91,17 +107,13 @@ TEST(QuestionFusion, TheCountReadOutComesLast) {
   EXPECT_EQ(fusion->count->options.maps, 2);
   const auto features = torch::randn({2, 3 * 4, 7});
   const auto out = fusion->forward(features, 3, 4, questions());
-  auto x = fusion->project->forward(features.permute({0, 2, 1}).reshape({2, 7, 3, 4}));
-  const auto q = fusion->question->forward(questions());
-  x = (*fusion->blocks)[0]->as<FilmBlockImpl>()->forward(x, q);
+  auto [x, q] = after_the_film_block(fusion, features);
   x = (*fusion->relations)[0]->as<RelationBlockImpl>()->forward(x, q);
   x = fusion->count->forward(x, q);
   EXPECT_TRUE(torch::allclose(out, x.flatten(2).transpose(1, 2), 1e-6, 1e-6));
-  // Without it there is no "count" module: older files keep their names.
-  QuestionFusion plain(film_options(1, 6, 1), 12, 7);
-  EXPECT_FALSE(plain->count);
-  for (const auto& p : plain->named_parameters())
-    EXPECT_EQ(p.key().find("count"), std::string::npos) << p.key();
+  // Without it there is no "count" module.
+  EXPECT_FALSE(QuestionFusion(film_options(1, 6, 1), 12, 7)->count);
+  expect_no_parameter_of_film_only("count");
   o.count_maps = 17;
   EXPECT_THROW(QuestionFusion(o, 12, 7), std::invalid_argument);
 }
@@ -137,13 +149,10 @@ TEST(QuestionFusion, RefusesWhatItCannotBuildOrRead) {
   EXPECT_THROW(QuestionFusion(FusionOptions{}, 12, 3), std::invalid_argument);  // kind none
   EXPECT_THROW(QuestionFusion(film_options(0, 4, 3), 12, 3), std::invalid_argument);
   QuestionFusion fusion(film_options(1, 4, 3), 12, 3);
-  try {
-    fusion->forward(torch::zeros({2, 5, 3}), 2, 2, questions());
-    FAIL() << "no refusal";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_STREQ(e.what(),
-                 "question fusion: features must be [S, grid_h * grid_w, C] and tokens [S, T]");
-  }
+  EXPECT_EQ(testing::invalid_argument_of([&] {
+              fusion->forward(torch::zeros({2, 5, 3}), 2, 2, questions());
+            }),
+            "question fusion: features must be [S, grid_h * grid_w, C] and tokens [S, T]");
   EXPECT_EQ(parse_fusion_kind("film").value(), FusionKind::kFilm);
   EXPECT_EQ(parse_fusion_kind("flim").error().message, "unknown fusion 'flim' (none or film)");
 }

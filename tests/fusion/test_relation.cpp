@@ -157,26 +157,19 @@ TEST(RelationBlock, GradientsMatchFiniteDifferencesInDouble) {
 
 TEST(RelationBlock, RefusesWrongShapesAndHeadsThatDoNotDivide) {
   RelationBlock block(RelationBlockOptions{4, 3, 2});
-  try {
-    block->forward(torch::zeros({2, 5, 3, 3}), torch::zeros({2, 3}));
-    FAIL() << "no refusal";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_STREQ(e.what(), "relation block: x must be [B, 4, H, W] and q [B, 3]");
-  }
-  try {
-    RelationBlock(RelationBlockOptions{6, 3, 4});
-    FAIL() << "no refusal";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_STREQ(e.what(),
-                 "relation block: channels and condition_dim must be at least 1 and heads must "
-                 "divide channels (6 channels, 4 heads)");
-  }
-  try {
-    RelationBlock(RelationBlockOptions{4, 3, 2, 5});
-    FAIL() << "no refusal";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_STREQ(e.what(), "relation block: pool must be 1..4, not 5");
-  }
+  EXPECT_EQ(testing::invalid_argument_of([&] {
+              block->forward(torch::zeros({2, 5, 3, 3}), torch::zeros({2, 3}));
+            }),
+            "relation block: x must be [B, 4, H, W] and q [B, 3]");
+  EXPECT_EQ(testing::invalid_argument_of([&] {
+              RelationBlock(RelationBlockOptions{6, 3, 4});
+            }),
+            "relation block: channels and condition_dim must be at least 1 and heads must "
+            "divide channels (6 channels, 4 heads)");
+  EXPECT_EQ(testing::invalid_argument_of([&] {
+              RelationBlock(RelationBlockOptions{4, 3, 2, 5});
+            }),
+            "relation block: pool must be 1..4, not 5");
 }
 
 }  // namespace

@@ -104,8 +104,8 @@ std::vector<int64_t> singular_ids(const std::vector<std::string>& words) {
     if (ends(w, "s") && !ends(w, "ss"))
       singulars.push_back(w.substr(0, w.size() - 1));
     for (const auto& s : singulars)
-      if (s.size() >= 3 && at.count(s)) {
-        out[i] = at.at(s);
+      if (const auto found = at.find(s); s.size() >= 3 && found != at.end()) {
+        out[i] = found->second;
         break;
       }
   }

@@ -139,22 +139,9 @@ json data_to_json(const DataSection& d) {
 
 // The model section: a model file's config without what training fills in.
 json model_to_json(const fusion::ModelConfig& m) {
-  json j = json::parse(m.to_json());
+  json j = json::parse(m.to_json(/*every_key=*/true));
   for (const char* key : {"format_version", "vocabulary", "notice", "training", "metrics"})
     j.erase(key);
-  // A model file leaves these out at their defaults; a recipe shows them.
-  if (!j.contains("fusion"))
-    j["fusion"] = {{"kind", "none"}};
-  if (m.fusion.kind == fusion::FusionKind::kFilm && !j["fusion"].contains("relations"))
-    j["fusion"].update({{"relations", m.fusion.relations},
-                        {"relation_heads", m.fusion.relation_heads},
-                        {"relation_pool", m.fusion.relation_pool}});
-  if (m.fusion.kind == fusion::FusionKind::kFilm && !j["fusion"].contains("count_maps"))
-    j["fusion"]["count_maps"] = m.fusion.count_maps;
-  if (m.fusion.kind == fusion::FusionKind::kFilm && !j["fusion"].contains("tie_plurals"))
-    j["fusion"]["tie_plurals"] = m.fusion.tie_plurals;
-  if (!j.contains("blind"))
-    j["blind"] = false;
   return j;
 }
 

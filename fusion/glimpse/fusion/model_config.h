@@ -47,7 +47,9 @@ struct ModelConfig {
   std::string attention() const {
     return decoder == DecoderKind::kLstm ? lstm.attention : transformer.cross_attention;
   }
-  std::string to_json() const;
+  // A model file leaves out the keys later versions added, at their defaults (its JSON stays as
+  // it was); every_key shows them all, as a recipe does.
+  std::string to_json(bool every_key = false) const;
   // Validates every field; messages say which field is wrong and why.
   static Result<ModelConfig> from_json(const std::string& text);
 };

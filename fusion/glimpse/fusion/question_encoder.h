@@ -26,8 +26,8 @@ torch::Tensor question_read_position(const torch::Tensor& tokens);
 struct QuestionEncoderOptions {
   int64_t vocab_size = 0;
   int64_t embed_dim = 64;
-  int64_t hidden_dim = 64;        // the vector's size
-  std::vector<int64_t> singular;  // per word id, its singular's id (itself if none); empty: none
+  int64_t hidden_dim = 64;          // the vector's size
+  std::vector<int64_t> singular{};  // per word id, its singular's id (itself if none); empty: none
 };
 
 class QuestionEncoderImpl : public torch::nn::Module {
