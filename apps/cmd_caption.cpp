@@ -158,8 +158,7 @@ Result<std::shared_ptr<fusion::CaptionModel>> open_model(const std::string& name
   auto model = fusion::CaptionModel::load(path.value());
   if (!model)
     return model.error();
-  const auto& tasks = model.value()->config().tasks;
-  if (std::find(tasks.begin(), tasks.end(), task) == tasks.end())
+  if (!model.value()->config().has_task(task))
     return ErrorInfo{ErrorCode::kInvalidArgument,
                      "model '" + name + "' was not trained to " +
                          (task == "vqa" ? "answer questions" : "caption images") +

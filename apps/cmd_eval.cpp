@@ -163,15 +163,20 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
         nlohmann::json by_type = nlohmann::json::object();
         for (const auto& [type, by] : e.vqa_by_type)
           by_type[type] = {{"accuracy", by.first}, {"questions", by.second}};
+        // A figure of a task not scored is null, not 0.
+        auto scored = [](bool was, const auto& figure) {
+          return was ? nlohmann::json(figure) : nlohmann::json();
+        };
         nlohmann::json j = {{"model", path.value()},
                             {"images", e.images},
                             {"questions", e.questions},
                             {"beam", o->eval.beam},
                             {"length_penalty", o->eval.length_penalty},
-                            {"bleu", e.bleu},
-                            {"rouge_l", e.rouge_l},
-                            {"cider_d", e.cider_d},
-                            {"vqa_accuracy", e.vqa_accuracy},
+                            {"captions", e.captions},
+                            {"bleu", scored(e.captions > 0, e.bleu)},
+                            {"rouge_l", scored(e.captions > 0, e.rouge_l)},
+                            {"cider_d", scored(e.captions > 0, e.cider_d)},
+                            {"vqa_accuracy", scored(e.questions > 0, e.vqa_accuracy)},
                             {"seconds", seconds}};
         if (prior) {
           const auto& pr = *prior_report;
@@ -202,7 +207,7 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
         if (prior)
           print_prior(*prior, *prior_report);
       }
-      if (e.images > e.questions || e.bleu[0] > 0) {
+      if (e.captions > 0) {
         std::cout << fmt::format("  BLEU-1..4              {:.4f} {:.4f} {:.4f} {:.4f}\n",
                                  e.bleu[0], e.bleu[1], e.bleu[2], e.bleu[3]);
         std::cout << fmt::format("  ROUGE-L                {:.4f}\n", e.rouge_l);

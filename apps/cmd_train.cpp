@@ -110,11 +110,8 @@ class ProgressPrinter {
     if (dirty_)
       std::cerr << "\n";
     dirty_ = false;
-    std::cout << fmt::format(
-                     "epoch {} dev: VQA accuracy {:.2f}%  BLEU-4 {:.4f}  CIDEr-D {:.4f}  ({} "
-                     "images, {} questions){}",
-                     epoch, 100 * r.vqa_accuracy, r.bleu4(), r.cider_d, r.images, r.questions,
-                     best ? "  best so far: saved" : "")
+    std::cout << fmt::format("epoch {} dev: {}  ({} images, {} questions){}", epoch, r.headline(),
+                             r.images, r.questions, best ? "  best so far: saved" : "")
               << "\n"
               << std::flush;
   }
@@ -286,10 +283,8 @@ void add_train_command(CLI::App& app, CommonOptions& /*common*/, Action& action)
         return 0;
       }
       std::cout << fmt::format(
-          "trained {} steps in {}; best epoch {}: dev VQA accuracy {:.2f}%, BLEU-4 {:.4f}, "
-          "CIDEr-D {:.4f}; model written to {}\n",
-          rep.steps, clock_text(rep.seconds), rep.best_epoch, 100 * rep.best.vqa_accuracy,
-          rep.best.bleu4(), rep.best.cider_d, recipe->output.out);
+          "trained {} steps in {}; best epoch {}: dev {}; model written to {}\n", rep.steps,
+          clock_text(rep.seconds), rep.best_epoch, rep.best.headline(), recipe->output.out);
       return 0;
     };
   });

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace glimpse::fusion {
 
 using nlohmann::json;
@@ -153,6 +155,10 @@ FusionOptions fusion_from_json(const json& f) {
   return o;
 }
 }  // namespace
+
+bool ModelConfig::has_task(const std::string& task) const {
+  return std::find(tasks.begin(), tasks.end(), task) != tasks.end();
+}
 
 Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
   return catch_as_result([&] {

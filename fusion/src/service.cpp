@@ -164,9 +164,7 @@ std::vector<Result<ServiceResult>> Service::Impl::run(const std::vector<ServiceR
       out[i] = ErrorInfo{ErrorCode::kNotFound, "no model named '" + r.model + "'"};
       continue;
     }
-    const auto& tasks = it->second->config().tasks;
-    const std::string task = r.question ? "vqa" : "caption";
-    if (std::find(tasks.begin(), tasks.end(), task) == tasks.end()) {
+    if (!it->second->config().has_task(r.question ? "vqa" : "caption")) {
       out[i] = ErrorInfo{ErrorCode::kInvalidArgument,
                          "model '" + r.model + "' was not trained to " +
                              (r.question ? "answer questions" : "caption images") +

@@ -1,5 +1,7 @@
 #include "glimpse/train/evaluate.h"
 
+#include <fmt/format.h>
+
 #include "glimpse/core/parallel.h"
 #include "glimpse/text/caption_metrics.h"
 #include "glimpse/text/tokenizer.h"
@@ -13,6 +15,15 @@ namespace glimpse::train {
 
 double EvalReport::selection() const {
   return questions == 0 ? cider_d : vqa_accuracy + bleu4();
+}
+
+std::string EvalReport::headline() const {
+  std::string s;
+  if (questions > 0)
+    s = fmt::format("VQA accuracy {:.2f}%", 100 * vqa_accuracy);
+  if (captions > 0)
+    s += fmt::format("{}BLEU-4 {:.4f}  CIDEr-D {:.4f}", s.empty() ? "" : "  ", bleu4(), cider_d);
+  return s;
 }
 
 namespace {
@@ -37,7 +48,12 @@ struct Batch {
 class Evaluator {
  public:
   Evaluator(const fusion::CaptionModel& model, const data::Dataset& ds, const EvalOptions& o)
-      : model_(model), ds_(ds), o_(o), cached_(o.features != nullptr) {
+      : model_(model),
+        ds_(ds),
+        o_(o),
+        cached_(o.features != nullptr),
+        captions_(model.config().has_task("caption")),
+        questions_(model.config().has_task("vqa")) {
     generate_.beam = o.beam;
     generate_.max_len = o.max_len;
     generate_.length_penalty = o.length_penalty;
@@ -90,9 +106,9 @@ class Evaluator {
       current_.prefixes.push_back(std::move(prefix));
       current_.pending.push_back(p);
     };
-    if (!img.captions.empty())
+    if (captions_ && !img.captions.empty())
       add(model_.caption_prefix(), {true, i, 0});
-    for (size_t q = 0; q < img.questions.size(); ++q)
+    for (size_t q = 0; questions_ && q < img.questions.size(); ++q)
       if (auto prefix = model_.question_prefix(img.questions[q].question, 64))
         add(prefix.value(), {false, i, q});
     if (static_cast<int>(current_.imgs.size()) >= o_.batch_size)
@@ -181,6 +197,7 @@ class Evaluator {
 
   EvalReport finish() {
     EvalReport& r = report_;
+    r.captions = static_cast<int>(cands_.size());
     if (!cands_.empty()) {
       const auto s = text::score_captions(cands_, refs_);
       for (size_t b = 0; b < 4; ++b)
@@ -204,6 +221,7 @@ class Evaluator {
   const data::Dataset& ds_;
   const EvalOptions& o_;
   const bool cached_;
+  const bool captions_, questions_;  // which of the images' sequences the model's tasks score
   fusion::GenerateOptions generate_;
   size_t n_ = 0;
   std::vector<cv::Size> sizes_;
@@ -222,7 +240,19 @@ class Evaluator {
 
 Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Dataset& ds,
                             const EvalOptions& o) {
-  return catch_as_result([&] { return Evaluator(model, ds, o).run(); });
+  auto r = catch_as_result([&] { return Evaluator(model, ds, o).run(); });
+  if (r && r.value().images > 0 && r.value().captions == 0 && r.value().questions == 0) {
+    const auto& c = model.config();
+    const bool both = c.has_task("caption") && c.has_task("vqa");
+    const std::string wanted = both                ? "captions or questions"
+                               : c.has_task("vqa") ? "questions"
+                                                   : "captions";
+    return ErrorInfo{ErrorCode::kInvalidArgument,
+                     "nothing to score: the model is trained for " + wanted +
+                         " and the dataset's images have none; evaluate it on a split that has " +
+                         (both ? "them" : wanted)};
+  }
+  return r;
 }
 
 }  // namespace glimpse::train

@@ -313,10 +313,10 @@ bool resumable(const std::string& key) {
 }  // namespace
 
 bool Recipe::captions() const {
-  return std::count(model.tasks.begin(), model.tasks.end(), "caption") > 0;
+  return model.has_task("caption");
 }
 bool Recipe::questions() const {
-  return std::count(model.tasks.begin(), model.tasks.end(), "vqa") > 0;
+  return model.has_task("vqa");
 }
 std::string Recipe::checkpoint_dir() const {
   return output.checkpoint_dir.empty() ? output.out + ".ckpt" : output.checkpoint_dir;

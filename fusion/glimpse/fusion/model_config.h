@@ -44,6 +44,8 @@ struct ModelConfig {
   std::map<std::string, std::string> training;  // data, command, time: free-form facts
   std::map<std::string, double> metrics;        // dev figures
 
+  // Whether the model was trained for this task ("caption" or "vqa").
+  bool has_task(const std::string& task) const;
   std::string attention() const {
     return decoder == DecoderKind::kLstm ? lstm.attention : transformer.cross_attention;
   }

@@ -22,7 +22,9 @@
 namespace glimpse::train {
 
 struct EvalReport {
-  int images = 0, questions = 0;
+  // Images scored, and of their captions and questions those of the model's tasks: a model
+  // trained only to answer captions nothing (captions 0, caption figures 0), and the reverse.
+  int images = 0, captions = 0, questions = 0;
   double cider_d = 0, vqa_accuracy = 0;
   std::array<double, 4> bleu{};  // BLEU-1..4
   double bleu4() const { return bleu[3]; }
@@ -43,6 +45,9 @@ struct EvalReport {
   // What "best" means: VQA accuracy + BLEU-4 (each in [0, 1]); CIDEr-D when there are no
   // questions (captioning alone, as captioners are compared).
   double selection() const;
+  // The headline figures of the tasks scored: "VQA accuracy 92.25%  BLEU-4 0.8506  CIDEr-D
+  // 4.4580", without the caption figures when no caption was scored, or VQA's without questions.
+  std::string headline() const;
 };
 
 struct EvalOptions {
@@ -61,7 +66,8 @@ struct EvalOptions {
 };
 
 // Greedy (or beam) captions and answers on a dataset, scored as coco-caption and the VQA
-// evaluation do.
+// evaluation do; only the model's tasks are scored, and a dataset with nothing for them to score
+// is an error.
 Result<EvalReport> evaluate(const fusion::CaptionModel& model, const data::Dataset& dataset,
                             const EvalOptions& options);
 
