@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "glimpse/core/file_util.h"
+#include "glimpse/core/json_integer.h"
 
 namespace glimpse::data {
 
@@ -67,8 +68,8 @@ int64_t id_field(const json& e, const char* key, const std::string& file, const 
   if (!e.is_object() || !e.contains(key))
     bad(file, at + " has no \"" + key + "\"");
   const json& v = e[key];
-  if (v.is_number_integer())
-    return v.get<int64_t>();
+  if (const auto n = core::json_integer<int64_t>(v))
+    return *n;
   if (v.is_string()) {
     try {
       size_t used = 0;
@@ -86,11 +87,14 @@ std::optional<cv::Rect> box_of(const json& b, const std::string& file, const std
     return std::nullopt;
   if (!b.is_array() || b.size() != 4)
     bad(file, at + ": a box must be [x, y, width, height] or null");
-  try {
-    return cv::Rect(b[0].get<int>(), b[1].get<int>(), b[2].get<int>(), b[3].get<int>());
-  } catch (const json::exception&) {
-    bad(file, at + ": a box must hold four integers");
+  int v[4];
+  for (size_t i = 0; i < 4; ++i) {
+    const auto n = core::json_integer<int>(b[i]);
+    if (!n)
+      bad(file, at + ": a box must hold four integers");
+    v[i] = *n;
   }
+  return cv::Rect(v[0], v[1], v[2], v[3]);
 }
 
 void require_image(const std::string& path, const std::string& file, const std::string& at) {

@@ -3,6 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <type_traits>
+
+#include "glimpse/core/json_integer.h"
 
 namespace glimpse::fusion {
 
@@ -105,20 +108,27 @@ template <class T>
 T get(const json& j, const char* key, const std::string& where) {
   if (!j.is_object() || !j.contains(key))
     bad(where + " has no \"" + key + "\"");
-  try {
-    return j.at(key).get<T>();
-  } catch (const json::exception&) {
-    bad(where + "." + key + " has the wrong type");
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (const auto n = core::json_integer<T>(j.at(key)))
+      return *n;
+    bad(where + "." + key + " must be an integer");
+  } else {
+    try {
+      return j.at(key).get<T>();
+    } catch (const json::exception&) {
+      bad(where + "." + key + " has the wrong type");
+    }
   }
 }
 // An integer field of "fusion" in [lo, hi], or its default when absent.
 void fusion_field(const json& f, const char* key, int64_t& out, int64_t lo, int64_t hi) {
   if (!f.contains(key))
     return;
-  if (!f[key].is_number_integer() || f[key].get<int64_t>() < lo || f[key].get<int64_t>() > hi)
+  const auto n = core::json_integer<int64_t>(f[key]);
+  if (!n || *n < lo || *n > hi)
     bad("fusion." + std::string(key) + " must be an integer " + std::to_string(lo) + ".." +
         std::to_string(hi));
-  out = f[key].get<int64_t>();
+  out = *n;
 }
 // A true/false field of "fusion", or its default when absent.
 void fusion_flag(const json& f, const char* key, bool& out) {
@@ -194,10 +204,10 @@ Result<ModelConfig> ModelConfig::from_json(const std::string& text) {
         c.small_cnn.coords = enc["coords"].get<bool>();
       }
       if (enc.contains("context")) {  // models before it have none
-        if (!enc["context"].is_number_integer() || enc["context"].get<int>() < 0 ||
-            enc["context"].get<int>() > 4)
+        const auto context = core::json_integer<int>(enc["context"]);
+        if (!context || *context < 0 || *context > 4)
           bad("encoder.context must be an integer 0..4");
-        c.small_cnn.context = enc["context"].get<int>();
+        c.small_cnn.context = *context;
       }
     } else {
       c.mobilenet_trainable_from = get<int>(enc, "trainable_from", "encoder");

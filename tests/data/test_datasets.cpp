@@ -114,6 +114,12 @@ TEST(LoadCocoCaptions, RefusesInconsistentFilesNamingTheEntry) {
        "annotation 0: a box must be [x, y, width, height] or null"},
       {"bad id", R"({"images": [{"id": "one", "file_name": "a.png"}], "annotations": []})",
        "image 0: \"id\" is not an integer id"},
+      {"box out of range",
+       R"({"images": [{"id": 1, "file_name": "a.png"}], "annotations": [{"image_id": 1, "caption": "x", "word_boxes": [[1, 2, 3e300, 4]]}]})",
+       "annotation 0: a box must hold four integers"},
+      {"id out of range",
+       R"({"images": [{"id": 18446744073709551615, "file_name": "a.png"}], "annotations": []})",
+       "image 0: \"id\" is not an integer id"},
   };
   for (const auto& c : cases) {
     write_bytes(d.file("c.json"), c.captions);

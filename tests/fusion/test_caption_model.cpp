@@ -231,6 +231,15 @@ TEST_F(BadModelFiles, AContextBlockCountOutOfRange) {
   EXPECT_NE(m.find("encoder.context must be an integer 0..4"), std::string::npos) << m;
 }
 
+// nlohmann's get<int64_t>() of 6e77 would be undefined behaviour (found by fuzz_recipe).
+TEST_F(BadModelFiles, AnIntegerFieldOutOfItsTypesRange) {
+  std::string cfg = model_->config().to_json();
+  const auto at = cfg.find("\"width\":");
+  cfg.replace(at, cfg.find_first_of(",}", at) - at, "\"width\":6e77");
+  auto m = load_error(with_config(cfg), ErrorCode::kCorrupt);
+  EXPECT_NE(m.find("model config: encoder.width must be an integer"), std::string::npos) << m;
+}
+
 TEST_F(BadModelFiles, AConfigThatIsNotValid) {
   auto m = load_error(with_config("{\"format_version\": 1, \"encoder\": {\"kind\": \"resnet\"}}"),
                       ErrorCode::kCorrupt);

@@ -143,6 +143,9 @@ TEST(Recipe, SetWritesAnyKeyAsJsonOrAsAString) {
             "--set optimisaton.lr: the recipe has no 'optimisaton'");
   EXPECT_EQ(refusal([&] { apply_set(j, "objectives.5.weight=1"); }),
             "--set objectives.5.weight: 'objectives.5' is not an index of a list of 2");
+  EXPECT_EQ(refusal([&] { apply_set(j, "objectives.99999999999999999999999.weight=1"); }),
+            "--set objectives.99999999999999999999999.weight: 'objectives.99999999999999999999999'"
+            " is not an index of a list of 2");
   EXPECT_EQ(refusal([&] { apply_set(j, "optimisation.lr.x=1"); }),
             "--set optimisation.lr.x: 'optimisation.lr' is a value, not a section");
 }

@@ -414,8 +414,9 @@ void apply_set(json& recipe, const std::string& assignment) {
     const std::string so_far = key.substr(0, dot);
     if (at->is_array()) {
       size_t index = 0;
-      const bool number =
-          !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+      // At most nine digits: stoul of a longer run could overflow, and no list is that long.
+      const bool number = !part.empty() && part.size() <= 9 &&
+                          part.find_first_not_of("0123456789") == std::string::npos;
       if (number)
         index = std::stoul(part);
       if (!number || index > at->size() || (index == at->size() && dot != std::string::npos))

@@ -146,3 +146,7 @@ put("recipe", "bad_sets", json.dumps(minimal) + sep + "objectives.9.weight=1\n=\
 # Found by fuzz_recipe: a --set value that is neither JSON nor UTF-8 became a string no JSON
 # could write (nlohmann threw from dump()).
 put("recipe", "set_not_utf8", json.dumps(vqa) + sep + "model.tasks=[\"v\udcf1a\"]")
+# Found by fuzz_recipe: a list index of more digits than stoul can hold threw out_of_range.
+# Found by fuzz_recipe: a model field of 6e77 was cast to int64 unchecked (undefined behaviour).
+put("recipe", "set_huge_width", json.dumps(minimal) + sep + "model.encoder.width=6e77")
+put("recipe", "set_huge_index", json.dumps(minimal) + sep + "objectives." + "9" * 30 + ".weight=1")
