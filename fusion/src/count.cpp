@@ -29,14 +29,8 @@ torch::Tensor CountReadoutImpl::forward(const torch::Tensor& x, const torch::Ten
 torch::Tensor CountReadoutImpl::forward(const torch::Tensor& x, const torch::Tensor& q,
                                         torch::Tensor* maps) {
   const int64_t c = options.channels;
-  if (x.dim() != 4 || x.size(1) != c || q.dim() != 2 || q.size(0) != x.size(0) ||
-      q.size(1) != options.condition_dim)
-    throw std::invalid_argument("count read-out: x must be [B, " + std::to_string(c) +
-                                ", H, W] and q [B, " + std::to_string(options.condition_dim) + "]");
+  const auto hid = film_hidden(x, q, hidden, to_film, "count read-out");  // [B, N, C]
   const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
-  const auto cells = x.flatten(2).transpose(1, 2);  // [B, N, C]
-  const auto [gamma, beta] = film_parameters(to_film->forward(q), c);
-  const auto hid = torch::relu(gamma.unsqueeze(1) * hidden->forward(cells) + beta.unsqueeze(1));
   const auto d = torch::softplus(density->forward(hid));  // [B, N, K]
   if (maps)
     *maps = d.transpose(1, 2).reshape({b, options.maps, h, w});

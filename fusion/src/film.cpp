@@ -53,6 +53,18 @@ std::pair<torch::Tensor, torch::Tensor> film_parameters(const torch::Tensor& gen
   return {1 + generated.narrow(1, 0, channels), generated.narrow(1, channels, channels)};
 }
 
+torch::Tensor film_hidden(const torch::Tensor& x, const torch::Tensor& q, torch::nn::Linear& hidden,
+                          torch::nn::Linear& to_film, const std::string& who) {
+  const int64_t c = hidden->options.in_features(), d = to_film->options.in_features();
+  if (x.dim() != 4 || x.size(1) != c || q.dim() != 2 || q.size(0) != x.size(0) || q.size(1) != d)
+    throw std::invalid_argument(who + ": x must be [B, " + std::to_string(c) +
+                                ", H, W] and q [B, " + std::to_string(d) + "]; got x " + shape(x) +
+                                ", q " + shape(q));
+  const auto cells = x.flatten(2).transpose(1, 2);  // [B, N, C]
+  const auto [gamma, beta] = film_parameters(to_film->forward(q), c);
+  return torch::relu(gamma.unsqueeze(1) * hidden->forward(cells) + beta.unsqueeze(1));
+}
+
 std::pair<torch::Tensor, torch::Tensor> FilmBlockImpl::modulation(const torch::Tensor& q) {
   return film_parameters(to_film->forward(q), options.channels);
 }

@@ -80,6 +80,8 @@ std::string ModelConfig::to_json(bool every_key) const {
     j["fusion"].update({{"relations", fusion.relations},
                         {"relation_heads", fusion.relation_heads},
                         {"relation_pool", fusion.relation_pool}});
+  if (film && (every_key || fusion.locate_glimpses > 0))
+    j["fusion"]["locate_glimpses"] = fusion.locate_glimpses;
   if (film && (every_key || fusion.count_maps > 0))
     j["fusion"]["count_maps"] = fusion.count_maps;
   if (film && (every_key || fusion.tie_plurals))
@@ -157,6 +159,7 @@ FusionOptions fusion_from_json(const json& f) {
   fusion_field(f, "relations", o.relations, 0, 4);
   fusion_field(f, "relation_heads", o.relation_heads, 1, 64);
   fusion_field(f, "relation_pool", o.relation_pool, 1, 4);
+  fusion_field(f, "locate_glimpses", o.locate_glimpses, 0, 8);
   fusion_field(f, "count_maps", o.count_maps, 0, 16);
   fusion_flag(f, "tie_plurals", o.tie_plurals);
   if (o.relations > 0 && o.channels % o.relation_heads != 0)

@@ -58,7 +58,12 @@ QuestionFusionImpl::QuestionFusionImpl(const FusionOptions& o, int64_t vocab_siz
     blocks->push_back(FilmBlock(FilmBlockOptions{o.channels, o.question_dim, o.coords, o.kernel}));
   if (o.count_maps < 0 || o.count_maps > 16)
     throw std::invalid_argument("question fusion: count_maps must be 0..16");
-  // A model without relational blocks or count read-out keeps its tensor names as they were.
+  if (o.locate_glimpses < 0 || o.locate_glimpses > 8)
+    throw std::invalid_argument("question fusion: locate_glimpses must be 0..8");
+  // A model without relational blocks or read-outs keeps its tensor names as they were.
+  if (o.locate_glimpses > 0)
+    locate = register_module("locate", LocateReadout(LocateReadoutOptions{
+                                           o.channels, o.question_dim, o.locate_glimpses}));
   if (o.relations > 0) {
     relations = register_module("relations", torch::nn::ModuleList());
     for (int64_t b = 0; b < o.relations; ++b)
@@ -81,6 +86,8 @@ torch::Tensor QuestionFusionImpl::forward(const torch::Tensor& features, int64_t
       features.transpose(1, 2).reshape({features.size(0), features.size(2), grid_h, grid_w}));
   for (const auto& block : *blocks)
     x = block->as<FilmBlockImpl>()->forward(x, q);
+  if (locate)
+    x = locate->forward(x, q);
   if (relations)
     for (const auto& block : *relations)
       x = block->as<RelationBlockImpl>()->forward(x, q);

@@ -18,10 +18,14 @@
 namespace glimpse::fusion {
 namespace {
 
+using testing::add_to_every_cell;
 using testing::affine;
 using testing::at;
+using testing::film_hidden_by_loops;
 using testing::Params;
 using testing::params_in_double;
+using testing::row;
+using testing::with_write_drawn;
 
 // The read-out element by element, in double, from its own weights: the output and the maps.
 std::pair<torch::Tensor, torch::Tensor> readout_by_loops(CountReadout& block,
@@ -33,19 +37,11 @@ std::pair<torch::Tensor, torch::Tensor> readout_by_loops(CountReadout& block,
   auto out = torch::zeros({B, C, H, W}, torch::kDouble);
   auto maps = torch::zeros({B, K, H, W}, torch::kDouble);
   for (int64_t b = 0; b < B; ++b) {
-    std::vector<double> question;
-    for (int64_t k = 0; k < q.size(1); ++k)
-      question.push_back(at(q, {b, k}));
-    const auto gb = affine(p, "to_film", question);
+    const auto gb = affine(p, "to_film", row(q, b));
     std::vector<double> counts(static_cast<size_t>(K), 0.0);
     for (int64_t r = 0; r < H; ++r)
       for (int64_t c = 0; c < W; ++c) {
-        std::vector<double> cell;
-        for (int64_t e = 0; e < C; ++e)
-          cell.push_back(at(x, {b, e, r, c}));
-        auto h = affine(p, "hidden", cell);
-        for (int64_t e = 0; e < C; ++e)
-          h[e] = std::max(0.0, (1 + gb[e]) * h[e] + gb[C + e]);
+        const auto h = film_hidden_by_loops(p, x, b, r, c, gb);
         const auto logits = affine(p, "density", h);
         for (int64_t k = 0; k < K; ++k) {
           const double d = std::log1p(std::exp(logits[k]));  // softplus
@@ -53,22 +49,13 @@ std::pair<torch::Tensor, torch::Tensor> readout_by_loops(CountReadout& block,
           counts[k] += d;
         }
       }
-    const auto written = affine(p, "write", counts);
-    for (int64_t e = 0; e < C; ++e)
-      for (int64_t r = 0; r < H; ++r)
-        for (int64_t c = 0; c < W; ++c)
-          out[b][e][r][c] = at(x, {b, e, r, c}) + written[e];
+    add_to_every_cell(out, x, b, affine(p, "write", counts));
   }
   return {out, maps};
 }
 
-// A read-out whose counts are written in (it starts with W_s = 0, the identity), as after training.
 CountReadout writing(const CountReadoutOptions& o) {
-  CountReadout block(o);
-  torch::NoGradGuard no_grad;
-  block->write->weight.normal_();
-  block->write->bias.normal_();
-  return block;
+  return with_write_drawn(CountReadout(o));
 }
 
 TEST(CountReadout, MatchesTheLoopByLoopReadout) {
@@ -156,7 +143,7 @@ TEST(CountReadout, RefusesWrongShapesAndMapCounts) {
   EXPECT_EQ(testing::invalid_argument_of([&] {
               block->forward(torch::zeros({2, 4, 3, 3}), torch::zeros({2, 5}));
             }),
-            "count read-out: x must be [B, 4, H, W] and q [B, 3]");
+            "count read-out: x must be [B, 4, H, W] and q [B, 3]; got x [2, 4, 3, 3], q [2, 5]");
   EXPECT_EQ(testing::invalid_argument_of([&] {
               CountReadout(CountReadoutOptions{4, 3, 17});
             }),

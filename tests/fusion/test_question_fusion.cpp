@@ -118,6 +118,36 @@ TEST(QuestionFusion, TheCountReadOutComesLast) {
   EXPECT_THROW(QuestionFusion(o, 12, 7), std::invalid_argument);
 }
 
+// The locate read-out comes after the FiLM blocks, so that the relational blocks after it can
+// compare each cell's place with the places it writes in, and before the count read-out.
+TEST(QuestionFusion, TheLocateReadOutComesBeforeTheRelationalBlocks) {
+  torch::manual_seed(13);
+  auto o = film_options(1, 6, 1);
+  o.relations = 1;
+  o.relation_heads = 3;
+  o.locate_glimpses = 2;
+  o.count_maps = 2;
+  QuestionFusion fusion(o, 12, 7);
+  ASSERT_TRUE(fusion->locate);
+  EXPECT_EQ(fusion->locate->options.glimpses, 2);
+  {
+    torch::NoGradGuard no_grad;  // as after training: the places written in
+    fusion->locate->write->weight.normal_();
+  }
+  const auto features = torch::randn({2, 3 * 4, 7});
+  const auto out = fusion->forward(features, 3, 4, questions());
+  auto [x, q] = after_the_film_block(fusion, features);
+  x = fusion->locate->forward(x, q);
+  x = (*fusion->relations)[0]->as<RelationBlockImpl>()->forward(x, q);
+  x = fusion->count->forward(x, q);
+  EXPECT_TRUE(torch::allclose(out, x.flatten(2).transpose(1, 2), 1e-6, 1e-6));
+  EXPECT_FALSE(QuestionFusion(film_options(1, 6, 1), 12, 7)->locate);
+  expect_no_parameter_of_film_only("locate");
+  o.locate_glimpses = 9;
+  EXPECT_EQ(testing::invalid_argument_of([&] { QuestionFusion(o, 12, 7); }),
+            "question fusion: locate_glimpses must be 0..8");
+}
+
 TEST(QuestionFusion, SeesTheQuestionAndTheImageButNotTheAnswer) {
   torch::manual_seed(2);
   QuestionFusion fusion(film_options(1, 4, 1), 12, 3);
@@ -205,6 +235,9 @@ TEST(QuestionFusionModel, TheConfigRoundTripsAndAModelWithoutFusionKeepsItsJson)
   EXPECT_EQ(related.to_json().find("tie_plurals"), std::string::npos) << "as it was";
   related.fusion.tie_plurals = true;
   EXPECT_TRUE(ModelConfig::from_json(related.to_json()).take().fusion.tie_plurals);
+  EXPECT_EQ(related.to_json().find("locate_glimpses"), std::string::npos) << "as it was";
+  related.fusion.locate_glimpses = 3;
+  EXPECT_EQ(ModelConfig::from_json(related.to_json()).take().fusion.locate_glimpses, 3);
   const auto plain = testing::tiny_model_config("transformer", "cross:2");
   EXPECT_EQ(plain.to_json().find("fusion"), std::string::npos);
   EXPECT_EQ(plain.to_json().find("blind"), std::string::npos);
@@ -234,6 +267,8 @@ TEST(QuestionFusionModel, BadFusionFieldsAreRefusedNamingTheField) {
             "model config: fusion.relation_heads (4) must divide fusion.channels (6)");
   EXPECT_EQ(with(R"({"kind":"film","count_maps":17})"),
             "model config: fusion.count_maps must be an integer 0..16");
+  EXPECT_EQ(with(R"({"kind":"film","locate_glimpses":9})"),
+            "model config: fusion.locate_glimpses must be an integer 0..8");
   EXPECT_EQ(with(R"({"kind":"film","tie_plurals":1})"),
             "model config: fusion.tie_plurals must be true or false");
   EXPECT_EQ(with(R"({"kind":"film"})"), "accepted");  // every other field at its default

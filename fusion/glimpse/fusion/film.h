@@ -20,6 +20,8 @@
 
 #include <torch/torch.h>
 
+#include <string>
+
 namespace glimpse::fusion {
 
 // γ ⊙ x + β over the channels of x [B, C, H, W], γ and β [B, C].
@@ -29,6 +31,12 @@ torch::Tensor film(const torch::Tensor& x, const torch::Tensor& gamma, const tor
 // fresh block passes its input through.
 std::pair<torch::Tensor, torch::Tensor> film_parameters(const torch::Tensor& generated,
                                                         int64_t channels);
+
+// The question-FiLMed hidden layer of count.h's and locate.h's read-outs, over the cells of
+// x [B, C, H, W] with q [B, D]:  h_i = ReLU(γ ⊙ (hidden(x_i)) + β), (γ, β) from to_film(q)
+// -> [B, H·W, C]. Refuses other shapes with a message that names `who` (e.g. "count read-out").
+torch::Tensor film_hidden(const torch::Tensor& x, const torch::Tensor& q, torch::nn::Linear& hidden,
+                          torch::nn::Linear& to_film, const std::string& who);
 
 struct FilmBlockOptions {
   int64_t channels = 64;       // C, in and out

@@ -2,12 +2,15 @@
 // so that the cells that matter to it stand out before any attention looks (early fusion, as
 // FiLM does it: Perez et al. 2018). Off by default; a model file without "fusion" has none.
 //
-//   m = Count(R_r(… R_1(FiLM_k(… FiLM_1(conv1x1(F_i), q) …, q), q) …, q), q)
+//   m = Count(R_r(… R_1(Locate(FiLM_k(… FiLM_1(conv1x1(F_i), q) …, q), q), q) …, q), q)
 //   F_i [C, H, W] the image the sequence reads; q = QuestionEncoder(tokens), read before
 //   <answer> (question_encoder.h); FiLM_b the FiLM blocks (film.h), R_b the relational blocks
 //   (relation.h, none by default), which let each cell see every other one after FiLM has
-//   marked the cells the question names, and Count the count read-out (count.h, none by
-//   default: the identity), which writes how many of what the question names into every cell.
+//   marked the cells the question names, Locate the locate read-out (locate.h, none by default:
+//   the identity), which writes where the question's objects are into every cell, so that the
+//   relational blocks after it can compare each cell's place with theirs, and Count the count
+//   read-out (count.h, none by default), which writes how many of what the question names into
+//   every cell.
 //
 // The decoder then attends over m [N, channels] as it would over F_i, so its attention is still
 // where it looked, and a caption (read at its task token) gets one fixed conditioning per model.
@@ -22,6 +25,7 @@
 #include "glimpse/core/error.h"
 #include "glimpse/fusion/count.h"
 #include "glimpse/fusion/film.h"
+#include "glimpse/fusion/locate.h"
 #include "glimpse/fusion/question_encoder.h"
 #include "glimpse/fusion/relation.h"
 
@@ -33,16 +37,17 @@ Result<FusionKind> parse_fusion_kind(const std::string& name);  // none, film
 
 struct FusionOptions {
   FusionKind kind = FusionKind::kNone;
-  int64_t blocks = 2;          // FiLM blocks, 1..8
-  int64_t channels = 64;       // the grid's channels after fusion (the decoder's feature size)
-  int64_t embed_dim = 64;      // the question encoder's word embedding
-  int64_t question_dim = 64;   // its GRU state, the vector γ and β come from
-  int64_t kernel = 3;          // each block's modulated convolution: 3 or 1
-  bool coords = true;          // coordinate channels into each block
-  int64_t relations = 0;       // relational blocks after the FiLM blocks, 0..4
-  int64_t relation_heads = 4;  // their attention heads, dividing channels
-  int64_t relation_pool = 1;   // the side of the patches they look at, 1..4 (relation.h)
-  int64_t count_maps = 0;      // the count read-out's density maps, 0 (none) ..16 (count.h)
+  int64_t blocks = 2;           // FiLM blocks, 1..8
+  int64_t channels = 64;        // the grid's channels after fusion (the decoder's feature size)
+  int64_t embed_dim = 64;       // the question encoder's word embedding
+  int64_t question_dim = 64;    // its GRU state, the vector γ and β come from
+  int64_t kernel = 3;           // each block's modulated convolution: 3 or 1
+  bool coords = true;           // coordinate channels into each block
+  int64_t relations = 0;        // relational blocks after the FiLM blocks, 0..4
+  int64_t relation_heads = 4;   // their attention heads, dividing channels
+  int64_t relation_pool = 1;    // the side of the patches they look at, 1..4 (relation.h)
+  int64_t count_maps = 0;       // the count read-out's density maps, 0 (none) ..16 (count.h)
+  int64_t locate_glimpses = 0;  // the locate read-out's glimpses, 0 (none) ..8 (locate.h)
   bool tie_plurals = false;  // a plural question word also reads its singular (question_encoder.h)
 };
 
@@ -67,6 +72,7 @@ class QuestionFusionImpl : public torch::nn::Module {
   QuestionEncoder question{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   torch::nn::ModuleList relations{nullptr};  // registered only when options.relations > 0
+  LocateReadout locate{nullptr};             // registered only when options.locate_glimpses > 0
   CountReadout count{nullptr};               // registered only when options.count_maps > 0
 };
 TORCH_MODULE(QuestionFusion);
