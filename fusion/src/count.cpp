@@ -29,7 +29,7 @@ torch::Tensor CountReadoutImpl::forward(const torch::Tensor& x, const torch::Ten
 torch::Tensor CountReadoutImpl::forward(const torch::Tensor& x, const torch::Tensor& q,
                                         torch::Tensor* maps) {
   const int64_t c = options.channels;
-  const auto hid = film_hidden(x, q, hidden, to_film, "count read-out");  // [B, N, C]
+  const auto hid = film_hidden(x, q, hidden, to_film, "count read-out").select(1, 0);  // [B, N, C]
   const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
   const auto d = torch::softplus(density->forward(hid));  // [B, N, K]
   if (maps)

@@ -60,9 +60,11 @@ torch::Tensor film_hidden(const torch::Tensor& x, const torch::Tensor& q, torch:
     throw std::invalid_argument(who + ": x must be [B, " + std::to_string(c) +
                                 ", H, W] and q [B, " + std::to_string(d) + "]; got x " + shape(x) +
                                 ", q " + shape(q));
-  const auto cells = x.flatten(2).transpose(1, 2);  // [B, N, C]
-  const auto [gamma, beta] = film_parameters(to_film->forward(q), c);
-  return torch::relu(gamma.unsqueeze(1) * hidden->forward(cells) + beta.unsqueeze(1));
+  const int64_t groups = to_film->options.out_features() / (2 * c), b = x.size(0);
+  const auto cells = hidden->forward(x.flatten(2).transpose(1, 2)).unsqueeze(1);  // [B, 1, N, C]
+  const auto generated = to_film->forward(q).view({b * groups, 2 * c});
+  const auto [gamma, beta] = film_parameters(generated, c);  // each [B·G, C]
+  return torch::relu(gamma.view({b, groups, 1, c}) * cells + beta.view({b, groups, 1, c}));
 }
 
 std::pair<torch::Tensor, torch::Tensor> FilmBlockImpl::modulation(const torch::Tensor& q) {

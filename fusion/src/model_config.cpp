@@ -82,6 +82,8 @@ std::string ModelConfig::to_json(bool every_key) const {
                         {"relation_pool", fusion.relation_pool}});
   if (film && (every_key || fusion.locate_glimpses > 0))
     j["fusion"]["locate_glimpses"] = fusion.locate_glimpses;
+  if (film && (every_key || fusion.locate_per_glimpse))
+    j["fusion"]["locate_per_glimpse"] = fusion.locate_per_glimpse;
   if (film && (every_key || fusion.count_maps > 0))
     j["fusion"]["count_maps"] = fusion.count_maps;
   if (film && (every_key || fusion.tie_plurals))
@@ -161,6 +163,7 @@ FusionOptions fusion_from_json(const json& f) {
   fusion_field(f, "relation_pool", o.relation_pool, 1, 4);
   fusion_field(f, "locate_glimpses", o.locate_glimpses, 0, 8);
   fusion_field(f, "count_maps", o.count_maps, 0, 16);
+  fusion_flag(f, "locate_per_glimpse", o.locate_per_glimpse);
   fusion_flag(f, "tie_plurals", o.tie_plurals);
   if (o.relations > 0 && o.channels % o.relation_heads != 0)
     bad("fusion.relation_heads (" + std::to_string(o.relation_heads) +

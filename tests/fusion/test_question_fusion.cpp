@@ -130,6 +130,7 @@ TEST(QuestionFusion, TheLocateReadOutComesBeforeTheRelationalBlocks) {
   QuestionFusion fusion(o, 12, 7);
   ASSERT_TRUE(fusion->locate);
   EXPECT_EQ(fusion->locate->options.glimpses, 2);
+  EXPECT_FALSE(fusion->locate->options.per_glimpse);
   {
     torch::NoGradGuard no_grad;  // as after training: the places written in
     fusion->locate->write->weight.normal_();
@@ -143,6 +144,8 @@ TEST(QuestionFusion, TheLocateReadOutComesBeforeTheRelationalBlocks) {
   EXPECT_TRUE(torch::allclose(out, x.flatten(2).transpose(1, 2), 1e-6, 1e-6));
   EXPECT_FALSE(QuestionFusion(film_options(1, 6, 1), 12, 7)->locate);
   expect_no_parameter_of_film_only("locate");
+  o.locate_per_glimpse = true;
+  EXPECT_TRUE(QuestionFusion(o, 12, 7)->locate->options.per_glimpse);
   o.locate_glimpses = 9;
   EXPECT_EQ(testing::invalid_argument_of([&] { QuestionFusion(o, 12, 7); }),
             "question fusion: locate_glimpses must be 0..8");
@@ -238,6 +241,9 @@ TEST(QuestionFusionModel, TheConfigRoundTripsAndAModelWithoutFusionKeepsItsJson)
   EXPECT_EQ(related.to_json().find("locate_glimpses"), std::string::npos) << "as it was";
   related.fusion.locate_glimpses = 3;
   EXPECT_EQ(ModelConfig::from_json(related.to_json()).take().fusion.locate_glimpses, 3);
+  EXPECT_EQ(related.to_json().find("locate_per_glimpse"), std::string::npos) << "as it was";
+  related.fusion.locate_per_glimpse = true;
+  EXPECT_TRUE(ModelConfig::from_json(related.to_json()).take().fusion.locate_per_glimpse);
   const auto plain = testing::tiny_model_config("transformer", "cross:2");
   EXPECT_EQ(plain.to_json().find("fusion"), std::string::npos);
   EXPECT_EQ(plain.to_json().find("blind"), std::string::npos);
@@ -269,6 +275,8 @@ TEST(QuestionFusionModel, BadFusionFieldsAreRefusedNamingTheField) {
             "model config: fusion.count_maps must be an integer 0..16");
   EXPECT_EQ(with(R"({"kind":"film","locate_glimpses":9})"),
             "model config: fusion.locate_glimpses must be an integer 0..8");
+  EXPECT_EQ(with(R"({"kind":"film","locate_per_glimpse":"yes"})"),
+            "model config: fusion.locate_per_glimpse must be true or false");
   EXPECT_EQ(with(R"({"kind":"film","tie_plurals":1})"),
             "model config: fusion.tie_plurals must be true or false");
   EXPECT_EQ(with(R"({"kind":"film"})"), "accepted");  // every other field at its default

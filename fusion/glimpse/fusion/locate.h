@@ -9,6 +9,12 @@
 //
 //   h_i  = ReLU(γ ⊙ (W_h x_i + b_h) + β),   (γ, β) = (1 + Δγ, β), [Δγ; β] = W q + b  (film.h)
 //   α_ik = softmax_i(w_k · h_i + b_k)        k = 1..K glimpses, each summing to 1 over the cells
+//
+// With per_glimpse, each glimpse has its own modulation, [Δγ_k; β_k] = W_k q + b_k, and scores
+// its own h_ik = ReLU(γ_k ⊙ (W_h x_i + b_h) + β_k): "the yellow diamond" and "the orange square"
+// of one question can then be found by two glimpses each tuned to one of them, where one shared
+// modulation marks both in the same channels.
+//
 //   p_k  = Σ_i α_ik (cx_i, cy_i)             its mean position; (cx, cy) ∈ [-1, 1]², the cell
 //                                            centres of film.h's coordinate_channels
 //   y_i  = x_i + W_p [p_1; …; p_K] + b_p     the same vector added to every cell
@@ -18,7 +24,8 @@
 // places are linear in the write, so any difference p_k − p_l is a direction of W_p.
 //
 // Cost per block, N = H·W cells: N·C² + N·C·K + 2·N·K + 2·K·C multiply-adds, under one FiLM 1×1
-// block.
+// block; per_glimpse adds 2·N·C·K for the K modulations of the hidden layer and 2·C·D·(K − 1)
+// for their generator.
 #pragma once
 
 #include <torch/torch.h>
@@ -29,6 +36,7 @@ struct LocateReadoutOptions {
   int64_t channels = 64;       // C, in and out
   int64_t condition_dim = 64;  // D, the question vector's size
   int64_t glimpses = 2;        // K attention maps, 1..8
+  bool per_glimpse = false;    // each glimpse its own (γ_k, β_k), so that it finds its own object
 };
 
 class LocateReadoutImpl : public torch::nn::Module {
@@ -40,6 +48,9 @@ class LocateReadoutImpl : public torch::nn::Module {
   // their mean positions [B, K, 2] as (cx, cy).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& q, torch::Tensor* maps,
                         torch::Tensor* places = nullptr);
+
+  // The glimpses' scores over the cells, before the softmax: [B, K, H·W].
+  torch::Tensor scores(const torch::Tensor& x, const torch::Tensor& q);
 
   LocateReadoutOptions options;
   torch::nn::Linear hidden{nullptr};

@@ -37,17 +37,18 @@ Result<FusionKind> parse_fusion_kind(const std::string& name);  // none, film
 
 struct FusionOptions {
   FusionKind kind = FusionKind::kNone;
-  int64_t blocks = 2;           // FiLM blocks, 1..8
-  int64_t channels = 64;        // the grid's channels after fusion (the decoder's feature size)
-  int64_t embed_dim = 64;       // the question encoder's word embedding
-  int64_t question_dim = 64;    // its GRU state, the vector γ and β come from
-  int64_t kernel = 3;           // each block's modulated convolution: 3 or 1
-  bool coords = true;           // coordinate channels into each block
-  int64_t relations = 0;        // relational blocks after the FiLM blocks, 0..4
-  int64_t relation_heads = 4;   // their attention heads, dividing channels
-  int64_t relation_pool = 1;    // the side of the patches they look at, 1..4 (relation.h)
-  int64_t count_maps = 0;       // the count read-out's density maps, 0 (none) ..16 (count.h)
-  int64_t locate_glimpses = 0;  // the locate read-out's glimpses, 0 (none) ..8 (locate.h)
+  int64_t blocks = 2;               // FiLM blocks, 1..8
+  int64_t channels = 64;            // the grid's channels after fusion (the decoder's feature size)
+  int64_t embed_dim = 64;           // the question encoder's word embedding
+  int64_t question_dim = 64;        // its GRU state, the vector γ and β come from
+  int64_t kernel = 3;               // each block's modulated convolution: 3 or 1
+  bool coords = true;               // coordinate channels into each block
+  int64_t relations = 0;            // relational blocks after the FiLM blocks, 0..4
+  int64_t relation_heads = 4;       // their attention heads, dividing channels
+  int64_t relation_pool = 1;        // the side of the patches they look at, 1..4 (relation.h)
+  int64_t count_maps = 0;           // the count read-out's density maps, 0 (none) ..16 (count.h)
+  int64_t locate_glimpses = 0;      // the locate read-out's glimpses, 0 (none) ..8 (locate.h)
+  bool locate_per_glimpse = false;  // each glimpse its own modulation (locate.h)
   bool tie_plurals = false;  // a plural question word also reads its singular (question_encoder.h)
 };
 
