@@ -159,7 +159,7 @@ TEST_P(LocateForms, GradientsMatchFiniteDifferencesInDouble) {
 }
 
 INSTANTIATE_TEST_SUITE_P(LocateReadout, LocateForms, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "PerGlimpse" : "Shared"; });
+                         [](const auto& p) { return p.param ? "PerGlimpse" : "Shared"; });
 
 // What per_glimpse is for: both glimpses score with the same weights, and the question alone
 // decides which object each finds. Object A (channel 0) is in cell (0, 0), B (channel 1) in
