@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "block_checks.h"
-#include "finite_differences.h"
 #include "loop_helpers.h"
 
 namespace glimpse::fusion {
@@ -125,17 +124,8 @@ TEST(CountReadout, TheSameObjectTwiceCountsTwice) {
 TEST(CountReadout, GradientsMatchFiniteDifferencesInDouble) {
   torch::manual_seed(34);
   auto block = writing(CountReadoutOptions{4, 3, 2});
-  block->to(torch::kDouble);
-  auto x = torch::randn({2, 4, 3, 3}, torch::kDouble).requires_grad_(true);
-  auto q = torch::randn({2, 3}, torch::kDouble).requires_grad_(true);
-  const auto r = torch::randn({2, 4, 3, 3}, torch::kDouble);
-  auto loss = [&] { return (block->forward(x, q) * r).sum(); };
-  auto params = block->named_parameters();
-  testing::expect_gradients_match_finite_differences(
-      loss,
-      {&x, &q, &params["hidden.weight"], &params["to_film.weight"], &params["density.weight"],
-       &params["density.bias"], &params["write.weight"]},
-      3);
+  testing::expect_block_gradients_match_finite_differences(
+      block, {"hidden.weight", "to_film.weight", "density.weight", "density.bias", "write.weight"});
 }
 
 TEST(CountReadout, RefusesWrongShapesAndMapCounts) {

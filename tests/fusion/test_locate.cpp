@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "block_checks.h"
-#include "finite_differences.h"
 #include "loop_helpers.h"
 
 namespace glimpse::fusion {
@@ -145,17 +144,8 @@ TEST(LocateReadout, TellsEveryCellWhereTheTwoObjectsAre) {
 TEST_P(LocateForms, GradientsMatchFiniteDifferencesInDouble) {
   torch::manual_seed(44);
   auto block = writing(LocateReadoutOptions{4, 3, 2, GetParam()});
-  block->to(torch::kDouble);
-  auto x = torch::randn({2, 4, 3, 3}, torch::kDouble).requires_grad_(true);
-  auto q = torch::randn({2, 3}, torch::kDouble).requires_grad_(true);
-  const auto r = torch::randn({2, 4, 3, 3}, torch::kDouble);
-  auto loss = [&] { return (block->forward(x, q) * r).sum(); };
-  auto params = block->named_parameters();
-  testing::expect_gradients_match_finite_differences(
-      loss,
-      {&x, &q, &params["hidden.weight"], &params["to_film.weight"], &params["score.weight"],
-       &params["score.bias"], &params["write.weight"]},
-      3);
+  testing::expect_block_gradients_match_finite_differences(
+      block, {"hidden.weight", "to_film.weight", "score.weight", "score.bias", "write.weight"});
 }
 
 INSTANTIATE_TEST_SUITE_P(LocateReadout, LocateForms, ::testing::Bool(),

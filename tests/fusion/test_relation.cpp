@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "block_checks.h"
-#include "finite_differences.h"
 #include "loop_helpers.h"
 
 namespace glimpse::fusion {
@@ -142,17 +141,8 @@ TEST(RelationBlock, ACellSeesAFarCell) {
 TEST(RelationBlock, GradientsMatchFiniteDifferencesInDouble) {
   torch::manual_seed(24);
   RelationBlock block(RelationBlockOptions{4, 3, 2, 2});
-  block->to(torch::kDouble);
-  auto x = torch::randn({2, 4, 3, 3}, torch::kDouble).requires_grad_(true);
-  auto q = torch::randn({2, 3}, torch::kDouble).requires_grad_(true);
-  const auto r = torch::randn({2, 4, 3, 3}, torch::kDouble);
-  auto loss = [&] { return (block->forward(x, q) * r).sum(); };
-  auto params = block->named_parameters();
-  testing::expect_gradients_match_finite_differences(
-      loss,
-      {&x, &q, &params["attention.w_q.weight"], &params["attention.w_v.weight"],
-       &params["combine.weight"], &params["to_film.weight"]},
-      3);
+  testing::expect_block_gradients_match_finite_differences(
+      block, {"attention.w_q.weight", "attention.w_v.weight", "combine.weight", "to_film.weight"});
 }
 
 TEST(RelationBlock, RefusesWrongShapesAndHeadsThatDoNotDivide) {
