@@ -56,13 +56,16 @@ std::pair<torch::Tensor, torch::Tensor> film_parameters(const torch::Tensor& gen
 torch::Tensor film_hidden(const torch::Tensor& x, const torch::Tensor& q, torch::nn::Linear& hidden,
                           torch::nn::Linear& to_film, const std::string& who) {
   const int64_t c = hidden->options.in_features(), d = to_film->options.in_features();
-  if (x.dim() != 4 || x.size(1) != c || q.dim() != 2 || q.size(0) != x.size(0) || q.size(1) != d)
+  const bool own = q.dim() == 3;  // one condition per group
+  if (x.dim() != 4 || x.size(1) != c || (q.dim() != 2 && !own) || q.size(0) != x.size(0) ||
+      q.size(-1) != d || (own && to_film->options.out_features() != 2 * c))
     throw std::invalid_argument(who + ": x must be [B, " + std::to_string(c) +
-                                ", H, W] and q [B, " + std::to_string(d) + "]; got x " + shape(x) +
-                                ", q " + shape(q));
-  const int64_t groups = to_film->options.out_features() / (2 * c), b = x.size(0);
+                                ", H, W] and q [B, " + (own ? "G, " : "") + std::to_string(d) +
+                                "]; got x " + shape(x) + ", q " + shape(q));
+  const int64_t b = x.size(0);
+  const int64_t groups = own ? q.size(1) : to_film->options.out_features() / (2 * c);
   const auto cells = hidden->forward(x.flatten(2).transpose(1, 2)).unsqueeze(1);  // [B, 1, N, C]
-  const auto generated = to_film->forward(q).view({b * groups, 2 * c});
+  const auto generated = to_film->forward(q).reshape({b * groups, 2 * c});
   const auto [gamma, beta] = film_parameters(generated, c);  // each [B·G, C]
   return torch::relu(gamma.view({b, groups, 1, c}) * cells + beta.view({b, groups, 1, c}));
 }

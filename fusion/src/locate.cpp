@@ -1,5 +1,6 @@
 #include "glimpse/fusion/locate.h"
 
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -12,12 +13,20 @@ LocateReadoutImpl::LocateReadoutImpl(const LocateReadoutOptions& o) : options(o)
     throw std::invalid_argument(
         "locate read-out: channels and condition_dim must be at least 1 and glimpses 1..8 (" +
         std::to_string(o.glimpses) + " glimpses)");
+  if (o.words && o.per_glimpse)
+    throw std::invalid_argument(
+        "locate read-out: words already give each glimpse its own modulation; per_glimpse is "
+        "for glimpses modulated by the question vector");
   hidden = register_module("hidden", torch::nn::Linear(o.channels, o.channels));
-  const int64_t modulations = o.per_glimpse ? o.glimpses : 1;
+  const int64_t modulations = o.per_glimpse ? o.glimpses : 1;  // words: one generator for all
   to_film =
       register_module("to_film", torch::nn::Linear(o.condition_dim, 2 * o.channels * modulations));
   score = register_module("score", torch::nn::Linear(o.channels, o.glimpses));
   write = register_module("write", torch::nn::Linear(2 * o.glimpses, o.channels));
+  if (o.words)
+    word_score = register_module(
+        "word_score",
+        torch::nn::Linear(torch::nn::LinearOptions(o.condition_dim, o.glimpses).bias(false)));
   torch::NoGradGuard no_grad;
   write->weight.zero_();  // the identity at the start: the grid as the blocks before gave it,
   write->bias.zero_();    // the places written in as training finds them useful
@@ -27,19 +36,45 @@ torch::Tensor LocateReadoutImpl::forward(const torch::Tensor& x, const torch::Te
   return forward(x, q, nullptr);
 }
 
-torch::Tensor LocateReadoutImpl::scores(const torch::Tensor& x, const torch::Tensor& q) {
-  const auto hid = film_hidden(x, q, hidden, to_film, "locate read-out");  // [B, G, N, C]
-  if (!options.per_glimpse)
+torch::Tensor LocateReadoutImpl::forward(const torch::Tensor& x, const torch::Tensor& q,
+                                         torch::Tensor* maps, torch::Tensor* places) {
+  return forward(x, QuestionReading{q, {}, {}}, maps, places);
+}
+
+torch::Tensor LocateReadoutImpl::word_weights(const QuestionReading& r) {
+  if (!options.words)
+    throw std::invalid_argument("locate read-out: only word glimpses weigh the question's words");
+  const auto& s = r.states;
+  if (!s.defined() || !r.words.defined() || s.dim() != 3 || s.size(2) != options.condition_dim ||
+      r.words.sizes() != s.sizes().slice(0, 2) || r.words.scalar_type() != torch::kBool ||
+      !r.words.any(1).all().item<bool>())
+    throw std::invalid_argument(
+        "locate read-out: word glimpses need the question's states [B, T, " +
+        std::to_string(options.condition_dim) + "] and its words [B, T] (bool, one at least)");
+  const auto u = word_score->forward(s).transpose(1, 2);  // [B, K, T]
+  return torch::softmax(u.masked_fill(r.words.logical_not().unsqueeze(1), -INFINITY), 2);
+}
+
+torch::Tensor LocateReadoutImpl::conditions(const QuestionReading& r) {
+  if (!options.words)
+    return r.vector;
+  return torch::matmul(word_weights(r), r.states);  // [B, K, D]
+}
+
+torch::Tensor LocateReadoutImpl::scores(const torch::Tensor& x, const QuestionReading& r) {
+  const auto hid =
+      film_hidden(x, conditions(r), hidden, to_film, "locate read-out");  // [B, G, N, C]
+  if (!options.per_glimpse && !options.words)
     return score->forward(hid.select(1, 0)).transpose(1, 2);
   const int64_t k = options.glimpses, c = options.channels;  // glimpse k scores its own h_k
   return (hid * score->weight.view({1, k, 1, c})).sum(3) + score->bias.view({1, k, 1});
 }
 
-torch::Tensor LocateReadoutImpl::forward(const torch::Tensor& x, const torch::Tensor& q,
+torch::Tensor LocateReadoutImpl::forward(const torch::Tensor& x, const QuestionReading& r,
                                          torch::Tensor* maps, torch::Tensor* places) {
   const int64_t c = options.channels, k = options.glimpses;
   const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
-  const auto alpha = torch::softmax(scores(x, q), 2);                                // [B, K, N]
+  const auto alpha = torch::softmax(scores(x, r), 2);                                // [B, K, N]
   const auto centres = coordinate_channels(h, w, x.options()).view({2, h * w}).t();  // [N, 2]
   const auto where = torch::matmul(alpha, centres);                                  // [B, K, 2]
   if (maps)

@@ -84,6 +84,8 @@ std::string ModelConfig::to_json(bool every_key) const {
     j["fusion"]["locate_glimpses"] = fusion.locate_glimpses;
   if (film && (every_key || fusion.locate_per_glimpse))
     j["fusion"]["locate_per_glimpse"] = fusion.locate_per_glimpse;
+  if (film && (every_key || fusion.locate_words))
+    j["fusion"]["locate_words"] = fusion.locate_words;
   if (film && (every_key || fusion.count_maps > 0))
     j["fusion"]["count_maps"] = fusion.count_maps;
   if (film && (every_key || fusion.tie_plurals))
@@ -164,6 +166,10 @@ FusionOptions fusion_from_json(const json& f) {
   fusion_field(f, "locate_glimpses", o.locate_glimpses, 0, 8);
   fusion_field(f, "count_maps", o.count_maps, 0, 16);
   fusion_flag(f, "locate_per_glimpse", o.locate_per_glimpse);
+  fusion_flag(f, "locate_words", o.locate_words);
+  if (o.locate_words && o.locate_per_glimpse)
+    bad("fusion.locate_words and fusion.locate_per_glimpse are two ways of giving each glimpse "
+        "its own modulation: set one");
   fusion_flag(f, "tie_plurals", o.tie_plurals);
   if (o.relations > 0 && o.channels % o.relation_heads != 0)
     bad("fusion.relation_heads (" + std::to_string(o.relation_heads) +

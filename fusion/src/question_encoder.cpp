@@ -40,6 +40,10 @@ QuestionEncoderImpl::QuestionEncoderImpl(const QuestionEncoderOptions& o) : opti
 }
 
 torch::Tensor QuestionEncoderImpl::forward(const torch::Tensor& tokens) {
+  return read(tokens).vector;
+}
+
+QuestionReading QuestionEncoderImpl::read(const torch::Tensor& tokens) {
   const auto at = question_read_position(tokens);  // checks the shape
   // A GRU is causal: its state at `at` has read tokens 0..at only.
   auto words = embed->forward(tokens);  // [B, T, E]
@@ -49,7 +53,9 @@ torch::Tensor QuestionEncoderImpl::forward(const torch::Tensor& tokens) {
   }
   const auto states = std::get<0>(gru->forward(words));  // [B, T, H]
   const auto index = at.view({-1, 1, 1}).expand({-1, 1, options.hidden_dim});
-  return states.gather(1, index).squeeze(1);
+  const auto position = torch::arange(tokens.size(1), at.options()).unsqueeze(0);  // [1, T]
+  const auto last = at.unsqueeze(1), first = torch::clamp_max(last, 2);            // q1 is at 2
+  return {states.gather(1, index).squeeze(1), states, position.ge(first) & position.le(last)};
 }
 
 }  // namespace glimpse::fusion

@@ -64,7 +64,7 @@ QuestionFusionImpl::QuestionFusionImpl(const FusionOptions& o, int64_t vocab_siz
   if (o.locate_glimpses > 0)
     locate = register_module(
         "locate", LocateReadout(LocateReadoutOptions{o.channels, o.question_dim, o.locate_glimpses,
-                                                     o.locate_per_glimpse}));
+                                                     o.locate_per_glimpse, o.locate_words}));
   if (o.relations > 0) {
     relations = register_module("relations", torch::nn::ModuleList());
     for (int64_t b = 0; b < o.relations; ++b)
@@ -82,13 +82,14 @@ torch::Tensor QuestionFusionImpl::forward(const torch::Tensor& features, int64_t
       tokens.size(0) != features.size(0))
     throw std::invalid_argument(
         "question fusion: features must be [S, grid_h * grid_w, C] and tokens [S, T]");
-  const auto q = question->forward(tokens);  // [S, D]
+  const auto reading = question->read(tokens);
+  const auto& q = reading.vector;  // [S, D]
   auto x = project->forward(
       features.transpose(1, 2).reshape({features.size(0), features.size(2), grid_h, grid_w}));
   for (const auto& block : *blocks)
     x = block->as<FilmBlockImpl>()->forward(x, q);
   if (locate)
-    x = locate->forward(x, q);
+    x = locate->forward(x, reading);
   if (relations)
     for (const auto& block : *relations)
       x = block->as<RelationBlockImpl>()->forward(x, q);

@@ -378,7 +378,7 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
                         "film:BLOCKS:KERNEL:RELATIONS with 0..4 relational blocks, "
                         "film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS with 0, 1, 2, 4, 8 or 16 density "
                         "maps, :PLURALS 0 or 1, :GLIMPSES 0..8 of a locate read-out and "
-                        ":PER_GLIMPSE 0 or 1)");
+                        ":MODE 0, 1 (per glimpse) or 2 (words))");
   expect_one_line_error({"compare", "--data", world(), "--fusions", "mac"},
                         "unknown fusion 'mac' (none or film)");
   expect_one_line_error({"compare", "--data", d.path(), "--variants", "dot"},

@@ -25,29 +25,83 @@ using testing::params_in_double;
 using testing::row;
 using testing::with_write_drawn;
 
-// The read-out element by element, in double, from its own weights: the output and the places.
-// With per_glimpse, glimpse k reads the k-th [Δγ; β] of to_film's outputs.
+// Per item and glimpse, the [Δγ; β] the glimpse's hidden layer is modulated by.
+using Modulations = std::vector<std::vector<std::vector<double>>>;
+
+// From the question vector: glimpse k reads the k-th [Δγ; β] of to_film's outputs with
+// per_glimpse, the only one without.
+Modulations modulations_from_vector(LocateReadout& block, const torch::Tensor& q) {
+  const auto p = params_in_double(block);
+  const int64_t C = block->options.channels, K = block->options.glimpses;
+  Modulations out;
+  for (int64_t b = 0; b < q.size(0); ++b) {
+    const auto gb = affine(p, "to_film", row(q, b));
+    out.emplace_back();
+    for (int64_t k = 0; k < K; ++k) {
+      const auto from = gb.begin() + (block->options.per_glimpse ? 2 * C * k : 0);
+      out.back().emplace_back(from, from + 2 * C);
+    }
+  }
+  return out;
+}
+
+// Glimpse k's weights over positions 0..T-1 of item b: a softmax of u_k · s_t over the words.
+std::vector<double> word_weights_by_loops(const testing::Params& p, const QuestionReading& r,
+                                          int64_t b, int64_t k) {
+  const int64_t T = r.states.size(1), D = r.states.size(2);
+  std::vector<double> e(static_cast<size_t>(T), 0.0);
+  double total = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    if (!r.words[b][t].item<bool>())
+      continue;
+    double u = 0;
+    for (int64_t d = 0; d < D; ++d)
+      u += at(p.at("word_score.weight"), {k, d}) * at(r.states, {b, t, d});
+    e[static_cast<size_t>(t)] = std::exp(u);
+    total += std::exp(u);
+  }
+  for (auto& v : e)
+    v /= total;
+  return e;
+}
+
+// From the words: glimpse k's [Δγ; β] = to_film(Σ_t ω_kt s_t).
+Modulations modulations_from_words(LocateReadout& block, const QuestionReading& r) {
+  const auto p = params_in_double(block);
+  const int64_t T = r.states.size(1), D = r.states.size(2);
+  Modulations out;
+  for (int64_t b = 0; b < r.states.size(0); ++b) {
+    out.emplace_back();
+    for (int64_t k = 0; k < block->options.glimpses; ++k) {
+      const auto w = word_weights_by_loops(p, r, b, k);
+      std::vector<double> c(static_cast<size_t>(D), 0.0);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t d = 0; d < D; ++d)
+          c[static_cast<size_t>(d)] += w[static_cast<size_t>(t)] * at(r.states, {b, t, d});
+      out.back().push_back(affine(p, "to_film", c));
+    }
+  }
+  return out;
+}
+
+// The read-out element by element, in double, from its own weights and each glimpse's
+// modulation: the output and the places.
 std::pair<torch::Tensor, torch::Tensor> readout_by_loops(LocateReadout& block,
                                                          const torch::Tensor& x,
-                                                         const torch::Tensor& q) {
+                                                         const Modulations& film) {
   const auto p = params_in_double(block);
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t K = block->options.glimpses;
-  const bool own = block->options.per_glimpse;
   auto out = torch::zeros({B, C, H, W}, torch::kDouble);
   auto places = torch::zeros({B, K, 2}, torch::kDouble);
   for (int64_t b = 0; b < B; ++b) {
-    const auto gb = affine(p, "to_film", row(q, b));
     std::vector<std::vector<double>> scores;  // [cell][k], cells row by row
     for (int64_t r = 0; r < H; ++r)
       for (int64_t c = 0; c < W; ++c) {
         std::vector<double> s(static_cast<size_t>(K));
-        for (int64_t k = 0; k < K; ++k) {
-          const auto from = gb.begin() + (own ? 2 * C * k : 0);
-          const std::vector<double> gk(from, from + 2 * C);
-          s[static_cast<size_t>(k)] =
-              affine(p, "score", film_hidden_by_loops(p, x, b, r, c, gk))[static_cast<size_t>(k)];
-        }
+        for (int64_t k = 0; k < K; ++k)
+          s[static_cast<size_t>(k)] = affine(
+              p, "score", film_hidden_by_loops(p, x, b, r, c, film[b][k]))[static_cast<size_t>(k)];
         scores.push_back(s);
       }
     std::vector<double> where;  // cx_1, cy_1, cx_2, …
@@ -88,7 +142,7 @@ TEST_P(LocateForms, MatchesTheLoopByLoopReadout) {
   ASSERT_EQ(out.sizes(), x.sizes());
   ASSERT_EQ(maps.sizes(), (std::vector<int64_t>{2, 2, 2, 3}));
   ASSERT_EQ(places.sizes(), (std::vector<int64_t>{2, 2, 2}));
-  const auto [want, want_places] = readout_by_loops(block, x, q);
+  const auto [want, want_places] = readout_by_loops(block, x, modulations_from_vector(block, q));
   EXPECT_TRUE(torch::allclose(out.to(torch::kDouble), want, 1e-5, 1e-5));
   EXPECT_TRUE(torch::allclose(places.to(torch::kDouble), want_places, 1e-6, 1e-6));
   EXPECT_TRUE(torch::allclose(maps.sum({2, 3}), torch::ones({2, 2}), 1e-5, 1e-5))
@@ -175,6 +229,124 @@ TEST(LocateReadout, PerGlimpseTheQuestionSendsEachGlimpseToItsOwnObject) {
   EXPECT_NEAR(places[0][1][0].item<double>(), 0.75, 1e-4) << "question 1, glimpse 2: B";
   EXPECT_NEAR(places[1][0][1].item<double>(), 0.75, 1e-4) << "question 2, glimpse 1: B";
   EXPECT_NEAR(places[1][1][1].item<double>(), -0.75, 1e-4) << "question 2, glimpse 2: A";
+}
+
+// A reading of B questions of T = 4 positions with D-dimensional states: item b's words are
+// positions 1..3 of item 0 and 2..3 of the others.
+QuestionReading reading_drawn(int64_t B, int64_t D) {
+  auto words = torch::ones({B, 4}, torch::kBool);
+  words.select(1, 0).fill_(false);
+  words.narrow(0, 1, B - 1).select(1, 1).fill_(false);
+  return {torch::randn({B, D}), torch::randn({B, 4, D}), words};
+}
+
+LocateReadoutOptions word_glimpses(int64_t channels, int64_t condition_dim, int64_t glimpses) {
+  LocateReadoutOptions o{channels, condition_dim, glimpses, false};
+  o.words = true;
+  return o;
+}
+
+TEST(LocateReadout, WordGlimpsesMatchTheLoopByLoopReadout) {
+  torch::manual_seed(45);
+  auto block = writing(word_glimpses(4, 3, 2));
+  EXPECT_EQ(block->to_film->options.out_features(), 8) << "one generator for every glimpse";
+  const auto r = reading_drawn(2, 3);
+  const auto x = torch::randn({2, 4, 2, 3});
+  torch::Tensor maps, places;
+  const auto out = block->forward(x, r, &maps, &places);
+  const auto [want, want_places] = readout_by_loops(block, x, modulations_from_words(block, r));
+  EXPECT_TRUE(torch::allclose(out.to(torch::kDouble), want, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(places.to(torch::kDouble), want_places, 1e-6, 1e-6));
+  const auto weights = block->word_weights(r);  // [B, K, T]
+  ASSERT_EQ(weights.sizes(), (std::vector<int64_t>{2, 2, 4}));
+  const auto p = params_in_double(block);
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t k = 0; k < 2; ++k) {
+      const auto w = word_weights_by_loops(p, r, b, k);
+      for (int64_t t = 0; t < 4; ++t)
+        EXPECT_NEAR(weights[b][k][t].item<double>(), w[static_cast<size_t>(t)], 1e-6);
+    }
+  EXPECT_EQ(weights[1][0][1].item<float>(), 0.0F) << "not a word of item 1";
+}
+
+TEST(LocateReadout, WordGlimpsesGradientsMatchFiniteDifferencesInDouble) {
+  torch::manual_seed(46);
+  auto block = writing(word_glimpses(3, 2, 2));
+  block->to(torch::kDouble);
+  auto r = reading_drawn(2, 2);
+  auto states = r.states.to(torch::kDouble).requires_grad_(true);
+  auto x = torch::randn({2, 3, 3, 3}, torch::kDouble).requires_grad_(true);
+  const auto project = torch::randn({2, 3, 3, 3}, torch::kDouble);
+  auto params = block->named_parameters();
+  std::vector<torch::Tensor*> tensors = {&x, &states};
+  for (const auto* name : {"hidden.weight", "to_film.weight", "to_film.bias", "score.weight",
+                           "write.weight", "word_score.weight"})
+    tensors.push_back(&params[name]);
+  testing::expect_gradients_match_finite_differences(
+      [&] {
+        const QuestionReading now{r.vector.to(torch::kDouble), states, r.words};
+        return (block->forward(x, now) * project).sum();
+      },
+      tensors, 3);
+}
+
+// What words are for: the same weights, and the order the objects are named in decides which
+// glimpse finds which. A word state [1, 0] names object A (channel 0, cell (0, 0)), [0, 1]
+// object B (channel 1, cell (3, 3)); glimpse 1 reads the first name (u_1 picks position 1),
+// glimpse 2 the second (position 3), and the generator turns off γ on the other object's channel.
+TEST(LocateReadout, WordGlimpsesFindTheObjectsInTheOrderTheyAreNamed) {
+  auto o = word_glimpses(2, 2, 2);
+  // states [B, 4, 2 + 1]: the generator reads the first two channels, u_k the third as well.
+  o.condition_dim = 3;
+  LocateReadout wide(o);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& t : wide->parameters())
+      t.zero_();
+    wide->hidden->weight[0][0] = wide->hidden->weight[1][1] = 1.0;
+    wide->score->weight.fill_(40.0);
+    wide->to_film->weight[1][0] = wide->to_film->weight[0][1] = -1.0;
+    wide->word_score->weight[0][2] = -40.0;  // glimpse 1: the name not marked second
+    wide->word_score->weight[1][2] = 40.0;   // glimpse 2: the name marked second
+  }
+  auto states = torch::zeros({2, 4, 3});
+  states[0][1][0] = 1.0;  // question 1: "A … B"
+  states[0][3][1] = states[0][3][2] = 1.0;
+  states[1][1][1] = 1.0;  // question 2: "B … A"
+  states[1][3][0] = states[1][3][2] = 1.0;
+  auto words = torch::zeros({2, 4}, torch::kBool);
+  words.select(1, 1).fill_(true);
+  words.select(1, 3).fill_(true);
+  auto x = torch::zeros({2, 2, 4, 4});
+  for (int64_t b = 0; b < 2; ++b)
+    x[b][0][0][0] = x[b][1][3][3] = 1.0;
+  torch::Tensor places;
+  wide->forward(x, QuestionReading{torch::zeros({2, 3}), states, words}, nullptr, &places);
+  EXPECT_NEAR(places[0][0][0].item<double>(), -0.75, 1e-4) << "question 1, glimpse 1: A";
+  EXPECT_NEAR(places[0][1][0].item<double>(), 0.75, 1e-4) << "question 1, glimpse 2: B";
+  EXPECT_NEAR(places[1][0][0].item<double>(), 0.75, 1e-4) << "question 2, glimpse 1: B";
+  EXPECT_NEAR(places[1][1][0].item<double>(), -0.75, 1e-4) << "question 2, glimpse 2: A";
+}
+
+TEST(LocateReadout, WordGlimpsesRefuseAQuestionWithoutWordsAndPerGlimpse) {
+  LocateReadout block(word_glimpses(4, 3, 2));
+  EXPECT_EQ(testing::invalid_argument_of([&] {
+              block->forward(torch::zeros({2, 4, 3, 3}), torch::zeros({2, 3}));
+            }),
+            "locate read-out: word glimpses need the question's states [B, T, 3] and its words "
+            "[B, T] (bool, one at least)");
+  const QuestionReading none{torch::zeros({2, 3}), torch::zeros({2, 4, 3}),
+                             torch::zeros({2, 4}, torch::kBool)};
+  EXPECT_EQ(testing::invalid_argument_of([&] {
+              block->forward(torch::zeros({2, 4, 3, 3}), none);
+            }),
+            "locate read-out: word glimpses need the question's states [B, T, 3] and its words "
+            "[B, T] (bool, one at least)");
+  auto both = word_glimpses(4, 3, 2);
+  both.per_glimpse = true;
+  EXPECT_EQ(testing::invalid_argument_of([&] { LocateReadout{both}; }),
+            "locate read-out: words already give each glimpse its own modulation; per_glimpse is "
+            "for glimpses modulated by the question vector");
 }
 
 TEST(LocateReadout, RefusesWrongShapesAndGlimpseCounts) {

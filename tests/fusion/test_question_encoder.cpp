@@ -54,6 +54,23 @@ TEST(QuestionEncoder, SeesTheQuestionAndNeverTheAnswerOrTheCaption) {
   EXPECT_TRUE(torch::equal(c[1], a[1]));
 }
 
+// The reading a word-picking module gets: every position's state, the vector among them, and the
+// question's words q1 … qm (the task token alone for a caption, never <answer> or the answer).
+TEST(QuestionEncoder, ReadsEveryStateAndMarksTheQuestionsWords) {
+  torch::manual_seed(4);
+  QuestionEncoder enc(QuestionEncoderOptions{20, 6, 5, {}});
+  const auto tokens = rows({{kBos, kQuestion, 9, 10, 11, kAnswer, 12, kEos},
+                            {kBos, kCaption, 9, 10, 11, 12, kEos, kPad}});
+  const auto r = enc->read(tokens);
+  ASSERT_EQ(r.states.sizes(), (std::vector<int64_t>{2, 8, 5}));
+  EXPECT_TRUE(torch::equal(r.vector[0], r.states[0][4]));
+  EXPECT_TRUE(torch::equal(r.vector[1], r.states[1][1]));
+  EXPECT_TRUE(torch::equal(r.vector, enc->forward(tokens)));
+  const auto want =
+      torch::tensor({{0, 0, 1, 1, 1, 0, 0, 0}, {0, 1, 0, 0, 0, 0, 0, 0}}).to(torch::kBool);
+  EXPECT_TRUE(torch::equal(r.words, want));
+}
+
 // With plural tying, word 10 (a plural of word 9) reads as E[10] + E[9]: the same vector as an
 // untied encoder whose row 10 holds that sum. Other words read as before.
 TEST(QuestionEncoder, APluralAlsoReadsItsSingular) {

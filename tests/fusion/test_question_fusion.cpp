@@ -151,6 +151,28 @@ TEST(QuestionFusion, TheLocateReadOutComesBeforeTheRelationalBlocks) {
             "question fusion: locate_glimpses must be 0..8");
 }
 
+// Word glimpses read the question encoder's states of the question's words, not only its vector.
+TEST(QuestionFusion, WordGlimpsesReadTheQuestionsWordStates) {
+  torch::manual_seed(14);
+  auto o = film_options(1, 6, 1);
+  o.locate_glimpses = 2;
+  o.locate_words = true;
+  QuestionFusion fusion(o, 12, 7);
+  ASSERT_TRUE(fusion->locate->options.words);
+  {
+    torch::NoGradGuard no_grad;
+    fusion->locate->write->weight.normal_();
+  }
+  const auto features = torch::randn({2, 3 * 4, 7});
+  const auto tokens = questions();
+  const auto out = fusion->forward(features, 3, 4, tokens);
+  auto [x, q] = after_the_film_block(fusion, features);
+  const auto reading = fusion->question->read(tokens);
+  EXPECT_TRUE(torch::equal(reading.vector, q));
+  x = fusion->locate->forward(x, reading);
+  EXPECT_TRUE(torch::allclose(out, x.flatten(2).transpose(1, 2), 1e-6, 1e-6));
+}
+
 TEST(QuestionFusion, SeesTheQuestionAndTheImageButNotTheAnswer) {
   torch::manual_seed(2);
   QuestionFusion fusion(film_options(1, 4, 1), 12, 3);
@@ -244,6 +266,10 @@ TEST(QuestionFusionModel, TheConfigRoundTripsAndAModelWithoutFusionKeepsItsJson)
   EXPECT_EQ(related.to_json().find("locate_per_glimpse"), std::string::npos) << "as it was";
   related.fusion.locate_per_glimpse = true;
   EXPECT_TRUE(ModelConfig::from_json(related.to_json()).take().fusion.locate_per_glimpse);
+  EXPECT_EQ(related.to_json().find("locate_words"), std::string::npos) << "as it was";
+  related.fusion.locate_per_glimpse = false;
+  related.fusion.locate_words = true;
+  EXPECT_TRUE(ModelConfig::from_json(related.to_json()).take().fusion.locate_words);
   const auto plain = testing::tiny_model_config("transformer", "cross:2");
   EXPECT_EQ(plain.to_json().find("fusion"), std::string::npos);
   EXPECT_EQ(plain.to_json().find("blind"), std::string::npos);
@@ -277,6 +303,9 @@ TEST(QuestionFusionModel, BadFusionFieldsAreRefusedNamingTheField) {
             "model config: fusion.locate_glimpses must be an integer 0..8");
   EXPECT_EQ(with(R"({"kind":"film","locate_per_glimpse":"yes"})"),
             "model config: fusion.locate_per_glimpse must be true or false");
+  EXPECT_EQ(with(R"({"kind":"film","locate_words":true,"locate_per_glimpse":true})"),
+            "model config: fusion.locate_words and fusion.locate_per_glimpse are two ways of "
+            "giving each glimpse its own modulation: set one");
   EXPECT_EQ(with(R"({"kind":"film","tie_plurals":1})"),
             "model config: fusion.tie_plurals must be true or false");
   EXPECT_EQ(with(R"({"kind":"film"})"), "accepted");  // every other field at its default

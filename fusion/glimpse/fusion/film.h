@@ -34,7 +34,8 @@ std::pair<torch::Tensor, torch::Tensor> film_parameters(const torch::Tensor& gen
 
 // The question-FiLMed hidden layer of count.h's and locate.h's read-outs, over the cells of
 // x [B, C, H, W] with q [B, D]:  h_gi = ReLU(γ_g ⊙ (hidden(x_i)) + β_g), G modulations
-// [Δγ_1; β_1; …; Δγ_G; β_G] = to_film(q) (G = to_film's outputs / 2C) -> [B, G, H·W, C].
+// [Δγ_1; β_1; …; Δγ_G; β_G] = to_film(q) (G = to_film's outputs / 2C) -> [B, G, H·W, C]; or
+// with q [B, G, D], one condition per group, [Δγ_g; β_g] = to_film(q_g) (to_film's outputs 2C).
 // Refuses other shapes with a message that names `who` (e.g. "count read-out").
 torch::Tensor film_hidden(const torch::Tensor& x, const torch::Tensor& q, torch::nn::Linear& hidden,
                           torch::nn::Linear& to_film, const std::string& who);

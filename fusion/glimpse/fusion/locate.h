@@ -15,6 +15,14 @@
 // of one question can then be found by two glimpses each tuned to one of them, where one shared
 // modulation marks both in the same channels.
 //
+// With words, each glimpse reads its own words of the question instead, as the control unit of a
+// MAC cell picks each step's words (Hudson & Manning 2018): over the GRU's states s_t of the
+// question's words, ω_kt = softmax_t(u_k · s_t), c_k = Σ_t ω_kt s_t, and one generator turns
+// each glimpse's words into its modulation, [Δγ_k; β_k] = W c_k + b. In "is the yellow diamond
+// right of the orange square?" one glimpse can read "yellow diamond" and another "orange square",
+// where a modulation from the whole question (the GRU's last state) has to hold both objects
+// and which was named first in one vector.
+//
 //   p_k  = Σ_i α_ik (cx_i, cy_i)             its mean position; (cx, cy) ∈ [-1, 1]², the cell
 //                                            centres of film.h's coordinate_channels
 //   y_i  = x_i + W_p [p_1; …; p_K] + b_p     the same vector added to every cell
@@ -25,10 +33,12 @@
 //
 // Cost per block, N = H·W cells: N·C² + N·C·K + 2·N·K + 2·K·C multiply-adds, under one FiLM 1×1
 // block; per_glimpse adds 2·N·C·K for the K modulations of the hidden layer and 2·C·D·(K − 1)
-// for their generator.
+// for their generator; words the same 2·N·C·K, and T·D·K for the words' attention.
 #pragma once
 
 #include <torch/torch.h>
+
+#include "glimpse/fusion/question_encoder.h"
 
 namespace glimpse::fusion {
 
@@ -37,6 +47,7 @@ struct LocateReadoutOptions {
   int64_t condition_dim = 64;  // D, the question vector's size
   int64_t glimpses = 2;        // K attention maps, 1..8
   bool per_glimpse = false;    // each glimpse its own (γ_k, β_k), so that it finds its own object
+  bool words = false;  // each glimpse (γ_k, β_k) from its own words (not with per_glimpse)
 };
 
 class LocateReadoutImpl : public torch::nn::Module {
@@ -48,15 +59,26 @@ class LocateReadoutImpl : public torch::nn::Module {
   // their mean positions [B, K, 2] as (cx, cy).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& q, torch::Tensor* maps,
                         torch::Tensor* places = nullptr);
+  // With words, the question's states and words are read (question_encoder.h); without, only its
+  // vector. Refuses a reading without states when options.words.
+  torch::Tensor forward(const torch::Tensor& x, const QuestionReading& question,
+                        torch::Tensor* maps = nullptr, torch::Tensor* places = nullptr);
 
   // The glimpses' scores over the cells, before the softmax: [B, K, H·W].
-  torch::Tensor scores(const torch::Tensor& x, const torch::Tensor& q);
+  torch::Tensor scores(const torch::Tensor& x, const QuestionReading& question);
+  // With words, each glimpse's weights over the question's positions [B, K, T] (zero off its
+  // words, summing to 1).
+  torch::Tensor word_weights(const QuestionReading& question);
 
   LocateReadoutOptions options;
   torch::nn::Linear hidden{nullptr};
   torch::nn::Linear to_film{nullptr};
   torch::nn::Linear score{nullptr};
   torch::nn::Linear write{nullptr};
+  torch::nn::Linear word_score{nullptr};  // u_1 … u_K, registered only with words
+
+ private:
+  torch::Tensor conditions(const QuestionReading& question);  // [B, D], or [B, K, D] with words
 };
 TORCH_MODULE(LocateReadout);
 

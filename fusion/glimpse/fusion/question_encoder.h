@@ -23,6 +23,14 @@ namespace glimpse::fusion {
 // <answer>, or 1 (the task token) when there is none. [B] int64.
 torch::Tensor question_read_position(const torch::Tensor& tokens);
 
+// The question as the modules read it: its vector [B, D] (the state read before <answer>), and
+// for a module that picks its own words (locate.h's word glimpses), every position's state
+// [B, T, D] with which positions are the question's words [B, T] bool: q1 … qm, or the task
+// token alone when there is no question. A GRU is causal: no state has read the answer.
+struct QuestionReading {
+  torch::Tensor vector, states, words;
+};
+
 struct QuestionEncoderOptions {
   int64_t vocab_size = 0;
   int64_t embed_dim = 64;
@@ -35,6 +43,8 @@ class QuestionEncoderImpl : public torch::nn::Module {
   explicit QuestionEncoderImpl(const QuestionEncoderOptions& options);
   // tokens [B, T] int64 -> [B, hidden_dim]
   torch::Tensor forward(const torch::Tensor& tokens);
+  // tokens [B, T] int64 -> the vector, the states and the question's words
+  QuestionReading read(const torch::Tensor& tokens);
 
   QuestionEncoderOptions options;
   torch::nn::Embedding embed{nullptr};
