@@ -21,8 +21,17 @@ LocateReadoutImpl::LocateReadoutImpl(const LocateReadoutOptions& o) : options(o)
   const int64_t modulations = o.per_glimpse ? o.glimpses : 1;  // words: one generator for all
   to_film =
       register_module("to_film", torch::nn::Linear(o.condition_dim, 2 * o.channels * modulations));
+  if (o.compare < 0 || o.compare > 256)
+    throw std::invalid_argument(
+        "locate read-out: compare must be 0 (none) ..256 hidden units, not " +
+        std::to_string(o.compare));
   score = register_module("score", torch::nn::Linear(o.channels, o.glimpses));
-  write = register_module("write", torch::nn::Linear(2 * o.glimpses, o.channels));
+  if (o.compare > 0) {
+    compare_in = register_module("compare_in", torch::nn::Linear(2 * o.glimpses, o.compare));
+    compare_film =
+        register_module("compare_film", torch::nn::Linear(o.condition_dim, 2 * o.compare));
+  }
+  write = register_module("write", torch::nn::Linear(2 * o.glimpses + o.compare, o.channels));
   if (o.words)
     word_score = register_module(
         "word_score",
@@ -70,6 +79,14 @@ torch::Tensor LocateReadoutImpl::scores(const torch::Tensor& x, const QuestionRe
   return (hid * score->weight.view({1, k, 1, c})).sum(3) + score->bias.view({1, k, 1});
 }
 
+torch::Tensor LocateReadoutImpl::written(const torch::Tensor& places, const torch::Tensor& q) {
+  const auto z = places.reshape({places.size(0), 2 * options.glimpses});
+  if (options.compare == 0)
+    return write->forward(z);
+  const auto [gamma, beta] = film_parameters(compare_film->forward(q), options.compare);
+  return write->forward(torch::cat({z, torch::relu(gamma * compare_in->forward(z) + beta)}, 1));
+}
+
 torch::Tensor LocateReadoutImpl::forward(const torch::Tensor& x, const QuestionReading& r,
                                          torch::Tensor* maps, torch::Tensor* places) {
   const int64_t c = options.channels, k = options.glimpses;
@@ -81,7 +98,7 @@ torch::Tensor LocateReadoutImpl::forward(const torch::Tensor& x, const QuestionR
     *maps = alpha.reshape({b, k, h, w});
   if (places)
     *places = where;
-  return x + write->forward(where.reshape({b, 2 * k})).view({b, c, 1, 1});
+  return x + written(where, r.vector).view({b, c, 1, 1});
 }
 
 }  // namespace glimpse::fusion

@@ -86,6 +86,8 @@ std::string ModelConfig::to_json(bool every_key) const {
     j["fusion"]["locate_per_glimpse"] = fusion.locate_per_glimpse;
   if (film && (every_key || fusion.locate_words))
     j["fusion"]["locate_words"] = fusion.locate_words;
+  if (film && (every_key || fusion.locate_compare > 0))
+    j["fusion"]["locate_compare"] = fusion.locate_compare;
   if (film && (every_key || fusion.count_maps > 0))
     j["fusion"]["count_maps"] = fusion.count_maps;
   if (film && (every_key || fusion.tie_plurals))
@@ -165,6 +167,7 @@ FusionOptions fusion_from_json(const json& f) {
   fusion_field(f, "relation_pool", o.relation_pool, 1, 4);
   fusion_field(f, "locate_glimpses", o.locate_glimpses, 0, 8);
   fusion_field(f, "count_maps", o.count_maps, 0, 16);
+  fusion_field(f, "locate_compare", o.locate_compare, 0, 256);
   fusion_flag(f, "locate_per_glimpse", o.locate_per_glimpse);
   fusion_flag(f, "locate_words", o.locate_words);
   if (o.locate_words && o.locate_per_glimpse)

@@ -377,8 +377,13 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
                         "blocks, or film:BLOCKS:KERNEL with kernel 1 or 3, "
                         "film:BLOCKS:KERNEL:RELATIONS with 0..4 relational blocks, "
                         "film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS with 0, 1, 2, 4, 8 or 16 density "
-                        "maps, :PLURALS 0 or 1, :GLIMPSES 0..8 of a locate read-out and "
-                        ":MODE 0, 1 (per glimpse) or 2 (words))");
+                        "maps, :PLURALS 0 or 1, :GLIMPSES 0..8 of a locate read-out, "
+                        ":MODE 0, 1 (per glimpse) or 2 (words) and :COMPARE 0, 16, 32, 64, 128 "
+                        "or 256 hidden units)");
+  expect_one_line_error({"compare", "--data", world(), "--fusions", "film:1:1:0:0:0:2:0:48"},
+                        "--fusions: 'film:1:1:0:0:0:2:0:48' is not a fusion");
+  expect_one_line_error({"compare", "--data", world(), "--fusions", "film:1:1:0:0:0:2:0:32:1"},
+                        "--fusions: 'film:1:1:0:0:0:2:0:32:1' is not a fusion");
   expect_one_line_error({"compare", "--data", world(), "--fusions", "mac"},
                         "unknown fusion 'mac' (none or film)");
   expect_one_line_error({"compare", "--data", d.path(), "--variants", "dot"},

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <string>
@@ -84,11 +85,27 @@ Modulations modulations_from_words(LocateReadout& block, const QuestionReading& 
   return out;
 }
 
+// What is written into every cell from item b's places: W_p p + b_p, or with compare,
+// W_p [p; u] + b_p with u_j = ReLU((1 + Δγ_j) · (W_c p + b_c)_j + β_j), [Δγ; β] = W_cq q_b + b_cq.
+std::vector<double> written_by_loops(const testing::Params& p, int64_t compare,
+                                     const std::vector<double>& where, const torch::Tensor& q,
+                                     int64_t b) {
+  if (compare == 0)
+    return affine(p, "write", where);
+  const auto pre = affine(p, "compare_in", where);
+  const auto gb = affine(p, "compare_film", row(q, b));
+  auto read = where;  // [p; u]
+  for (size_t j = 0; j < static_cast<size_t>(compare); ++j)
+    read.push_back(std::max(0.0, (1.0 + gb[j]) * pre[j] + gb[j + static_cast<size_t>(compare)]));
+  return affine(p, "write", read);
+}
+
 // The read-out element by element, in double, from its own weights and each glimpse's
-// modulation: the output and the places.
+// modulation (and, with compare, the question vectors q): the output and the places.
 std::pair<torch::Tensor, torch::Tensor> readout_by_loops(LocateReadout& block,
                                                          const torch::Tensor& x,
-                                                         const Modulations& film) {
+                                                         const Modulations& film,
+                                                         const torch::Tensor& q = {}) {
   const auto p = params_in_double(block);
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t K = block->options.glimpses;
@@ -120,7 +137,7 @@ std::pair<torch::Tensor, torch::Tensor> readout_by_loops(LocateReadout& block,
       where.push_back(cx);
       where.push_back(cy);
     }
-    add_to_every_cell(out, x, b, affine(p, "write", where));
+    add_to_every_cell(out, x, b, written_by_loops(p, block->options.compare, where, q, b));
   }
   return {out, places};
 }
@@ -349,6 +366,71 @@ TEST(LocateReadout, WordGlimpsesRefuseAQuestionWithoutWordsAndPerGlimpse) {
             "for glimpses modulated by the question vector");
 }
 
+LocateReadoutOptions comparing(int64_t channels, int64_t condition_dim, int64_t glimpses,
+                               int64_t compare) {
+  LocateReadoutOptions o{channels, condition_dim, glimpses, true};
+  o.compare = compare;
+  return o;
+}
+
+TEST(LocateReadout, ComparingMatchesTheLoopByLoopReadout) {
+  torch::manual_seed(47);
+  auto block = writing(comparing(4, 3, 2, 5));
+  EXPECT_EQ(block->write->options.in_features(), 4 + 5) << "the places and their comparison";
+  EXPECT_EQ(block->compare_film->options.out_features(), 10);
+  const auto x = torch::randn({2, 4, 2, 3});
+  const auto q = torch::randn({2, 3});
+  torch::Tensor places;
+  const auto out = block->forward(x, q, nullptr, &places);
+  const auto [want, want_places] = readout_by_loops(block, x, modulations_from_vector(block, q), q);
+  EXPECT_TRUE(torch::allclose(out.to(torch::kDouble), want, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(places.to(torch::kDouble), want_places, 1e-6, 1e-6));
+  EXPECT_TRUE(torch::equal(LocateReadout(comparing(4, 3, 2, 5))->forward(x, q), x))
+      << "the write starts at zero: the identity";
+}
+
+TEST(LocateReadout, ComparingGradientsMatchFiniteDifferencesInDouble) {
+  torch::manual_seed(48);
+  auto block = writing(comparing(4, 3, 2, 3));
+  testing::expect_block_gradients_match_finite_differences(
+      block, {"to_film.weight", "score.weight", "compare_in.weight", "compare_in.bias",
+              "compare_film.weight", "compare_film.bias", "write.weight"});
+}
+
+// What compare is for: glimpse 1 finds object 1 (channel 0), glimpse 2 object 2 (channel 1);
+// unit 0 of the comparison is cx_2 − cx_1 (object 1 left of 2), unit 1 cx_1 − cx_2 (right of),
+// and the question turns one of them off: "left of" [1, 0] sets γ_1 = 0, "right of" [0, 1]
+// γ_0 = 0. Channel 2 of every cell then holds how clearly the asked relation holds, and 0 when
+// it does not: the answer depends on the question and the places together, which a linear write
+// of the places cannot give.
+TEST(LocateReadout, ComparingTellsEveryCellWhetherTheAskedRelationHolds) {
+  LocateReadout block(comparing(3, 2, 2, 2));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& t : block->parameters())
+      t.zero_();
+    block->hidden->weight[0][0] = block->hidden->weight[1][1] = 1.0;
+    block->score->weight[0][0] = block->score->weight[1][1] = 40.0;
+    block->to_film->weight.zero_();  // both glimpses modulated alike (not at all)
+    block->compare_in->weight[0][2] = block->compare_in->weight[1][0] = 1.0;   // cx_2 − cx_1,
+    block->compare_in->weight[0][0] = block->compare_in->weight[1][2] = -1.0;  // cx_1 − cx_2
+    block->compare_film->weight[1][0] = block->compare_film->weight[0][1] = -1.0;
+    block->write->weight[2][4] = block->write->weight[2][5] = 1.0;  // u after the 4 places
+  }
+  auto x = torch::zeros({4, 3, 4, 4});
+  for (int64_t b = 0; b < 4; ++b) {
+    x[b][0][1][b < 2 ? 0 : 2] = 1.0;  // scenes 0, 1: object 1 in column 0, object 2 in column 3
+    x[b][1][2][b < 2 ? 3 : 1] = 1.0;  // scenes 2, 3: object 1 in column 2, object 2 in column 1
+  }
+  const auto left = torch::tensor({1.0F, 0.0F}), right = torch::tensor({0.0F, 1.0F});
+  const auto y = block->forward(x, torch::stack({left, right, left, right}));
+  EXPECT_NEAR(y[0][2][3][3].item<double>(), 1.5, 1e-4) << "left of? yes, in every cell";
+  EXPECT_NEAR(y[0][2][0][0].item<double>(), 1.5, 1e-4);
+  EXPECT_NEAR(y[1][2][0][0].item<double>(), 0.0, 1e-4) << "right of? no";
+  EXPECT_NEAR(y[2][2][0][0].item<double>(), 0.0, 1e-4) << "left of? no";
+  EXPECT_NEAR(y[3][2][0][0].item<double>(), 0.5, 1e-4) << "right of? yes";
+}
+
 TEST(LocateReadout, RefusesWrongShapesAndGlimpseCounts) {
   LocateReadout block(LocateReadoutOptions{4, 3, 2, false});
   EXPECT_EQ(testing::invalid_argument_of([&] {
@@ -360,6 +442,8 @@ TEST(LocateReadout, RefusesWrongShapesAndGlimpseCounts) {
             }),
             "locate read-out: channels and condition_dim must be at least 1 and glimpses 1..8 "
             "(9 glimpses)");
+  EXPECT_EQ(testing::invalid_argument_of([&] { LocateReadout{comparing(4, 3, 2, 257)}; }),
+            "locate read-out: compare must be 0 (none) ..256 hidden units, not 257");
 }
 
 }  // namespace

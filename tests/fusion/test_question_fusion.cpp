@@ -146,6 +146,8 @@ TEST(QuestionFusion, TheLocateReadOutComesBeforeTheRelationalBlocks) {
   expect_no_parameter_of_film_only("locate");
   o.locate_per_glimpse = true;
   EXPECT_TRUE(QuestionFusion(o, 12, 7)->locate->options.per_glimpse);
+  o.locate_compare = 16;
+  EXPECT_EQ(QuestionFusion(o, 12, 7)->locate->compare_in->options.out_features(), 16);
   o.locate_glimpses = 9;
   EXPECT_EQ(testing::invalid_argument_of([&] { QuestionFusion(o, 12, 7); }),
             "question fusion: locate_glimpses must be 0..8");
@@ -270,6 +272,9 @@ TEST(QuestionFusionModel, TheConfigRoundTripsAndAModelWithoutFusionKeepsItsJson)
   related.fusion.locate_per_glimpse = false;
   related.fusion.locate_words = true;
   EXPECT_TRUE(ModelConfig::from_json(related.to_json()).take().fusion.locate_words);
+  EXPECT_EQ(related.to_json().find("locate_compare"), std::string::npos) << "as it was";
+  related.fusion.locate_compare = 32;
+  EXPECT_EQ(ModelConfig::from_json(related.to_json()).take().fusion.locate_compare, 32);
   const auto plain = testing::tiny_model_config("transformer", "cross:2");
   EXPECT_EQ(plain.to_json().find("fusion"), std::string::npos);
   EXPECT_EQ(plain.to_json().find("blind"), std::string::npos);
@@ -306,6 +311,8 @@ TEST(QuestionFusionModel, BadFusionFieldsAreRefusedNamingTheField) {
   EXPECT_EQ(with(R"({"kind":"film","locate_words":true,"locate_per_glimpse":true})"),
             "model config: fusion.locate_words and fusion.locate_per_glimpse are two ways of "
             "giving each glimpse its own modulation: set one");
+  EXPECT_EQ(with(R"({"kind":"film","locate_compare":257})"),
+            "model config: fusion.locate_compare must be an integer 0..256");
   EXPECT_EQ(with(R"({"kind":"film","tie_plurals":1})"),
             "model config: fusion.tie_plurals must be true or false");
   EXPECT_EQ(with(R"({"kind":"film"})"), "accepted");  // every other field at its default

@@ -27,13 +27,24 @@
 //                                            centres of film.h's coordinate_channels
 //   y_i  = x_i + W_p [p_1; …; p_K] + b_p     the same vector added to every cell
 //
+// With compare (H > 0 hidden units), the places are read by a question-FiLMed hidden layer before
+// they are written, as the relation network's g reads a pair of objects with the question
+// (Santoro et al. 2017):
+//   u    = ReLU(γ_c ⊙ (W_c [p_1; …; p_K] + b_c) + β_c),  [Δγ_c; β_c] = W_cq q + b_cq
+//   y_i  = x_i + W_p [p_1; …; p_K; u] + b_p
+// "Is the A left of the B?" is yes when cx_A − cx_B is negative and the larger of the two
+// differences: the question picks which units of the comparison count, where a linear write
+// leaves the comparison and its match with the asked word to the decoder. The places are still
+// written as they are beside u, for the relational blocks after it.
+//
 // x [B, C, H, W] the question's grid, q [B, D] the question vector. W_p and b_p start at zero, so
 // that the read-out starts as the identity (as count.h's write does, for the same reason). The
 // places are linear in the write, so any difference p_k − p_l is a direction of W_p.
 //
 // Cost per block, N = H·W cells: N·C² + N·C·K + 2·N·K + 2·K·C multiply-adds, under one FiLM 1×1
 // block; per_glimpse adds 2·N·C·K for the K modulations of the hidden layer and 2·C·D·(K − 1)
-// for their generator; words the same 2·N·C·K, and T·D·K for the words' attention.
+// for their generator; words the same 2·N·C·K, and T·D·K for the words' attention; compare
+// 2·K·H + 2·D·H + H·C more per question, not per cell.
 #pragma once
 
 #include <torch/torch.h>
@@ -47,7 +58,8 @@ struct LocateReadoutOptions {
   int64_t condition_dim = 64;  // D, the question vector's size
   int64_t glimpses = 2;        // K attention maps, 1..8
   bool per_glimpse = false;    // each glimpse its own (γ_k, β_k), so that it finds its own object
-  bool words = false;  // each glimpse (γ_k, β_k) from its own words (not with per_glimpse)
+  bool words = false;   // each glimpse (γ_k, β_k) from its own words (not with per_glimpse)
+  int64_t compare = 0;  // H, 0..256: the places also read by a question-FiLMed layer of H units
 };
 
 class LocateReadoutImpl : public torch::nn::Module {
@@ -76,9 +88,12 @@ class LocateReadoutImpl : public torch::nn::Module {
   torch::nn::Linear score{nullptr};
   torch::nn::Linear write{nullptr};
   torch::nn::Linear word_score{nullptr};  // u_1 … u_K, registered only with words
+  torch::nn::Linear compare_in{nullptr};  // W_c, b_c and W_cq, b_cq: registered only with compare
+  torch::nn::Linear compare_film{nullptr};
 
  private:
   torch::Tensor conditions(const QuestionReading& question);  // [B, D], or [B, K, D] with words
+  torch::Tensor written(const torch::Tensor& places, const torch::Tensor& q);  // [B, C]
 };
 TORCH_MODULE(LocateReadout);
 

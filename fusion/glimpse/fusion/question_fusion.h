@@ -50,6 +50,7 @@ struct FusionOptions {
   int64_t locate_glimpses = 0;      // the locate read-out's glimpses, 0 (none) ..8 (locate.h)
   bool locate_per_glimpse = false;  // each glimpse its own modulation (locate.h)
   bool locate_words = false;        // each glimpse its modulation from its own words (locate.h)
+  int64_t locate_compare = 0;       // hidden units reading the places with the question (locate.h)
   bool tie_plurals = false;  // a plural question word also reads its singular (question_encoder.h)
 };
 
