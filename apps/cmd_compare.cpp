@@ -38,7 +38,8 @@ struct CompareOptions {
 // (PLURALS 1: tie_plurals), "…:PLURALS:GLIMPSES" (a locate read-out) or "…:GLIMPSES:MODE" (how
 // the glimpses are modulated: 0 one modulation, 1 each its own from the question vector,
 // locate_per_glimpse, 2 each its own from its own words, locate_words) or "…:MODE:COMPARE" (the
-// hidden units that read the places with the question, locate_compare) as the model's fusion.
+// hidden units that read the places with the question, locate_compare) or "…:COMPARE:CONTENTS"
+// (1: each glimpse's mean features written too, locate_contents) as the model's fusion.
 Result<fusion::FusionOptions> parse_fusion(const std::string& spec) {
   std::vector<std::string> parts;
   std::stringstream in(spec);
@@ -49,8 +50,8 @@ Result<fusion::FusionOptions> parse_fusion(const std::string& spec) {
   if (!kind)
     return kind.error();
   o.kind = kind.value();
-  const size_t most = o.kind == fusion::FusionKind::kNone ? 1 : 9;
-  int64_t plurals = 0, mode = 0;
+  const size_t most = o.kind == fusion::FusionKind::kNone ? 1 : 10;
+  int64_t plurals = 0, mode = 0, contents = 0;
   auto number = [&](size_t i, int64_t& out, std::initializer_list<int64_t> allowed) {
     if (i >= parts.size())
       return true;
@@ -63,19 +64,19 @@ Result<fusion::FusionOptions> parse_fusion(const std::string& spec) {
       !number(2, o.kernel, {1, 3}) || !number(3, o.relations, {0, 1, 2, 3, 4}) ||
       !number(4, o.count_maps, {0, 1, 2, 4, 8, 16}) || !number(5, plurals, {0, 1}) ||
       !number(6, o.locate_glimpses, {0, 1, 2, 3, 4, 5, 6, 7, 8}) || !number(7, mode, {0, 1, 2}) ||
-      !number(8, o.locate_compare, {0, 16, 32, 64, 128, 256}))
-    return ErrorInfo{
-        ErrorCode::kInvalidArgument,
-        "--fusions: '" + spec +
-            "' is not a fusion (none, film, film:BLOCKS with 1..8 blocks, or "
-            "film:BLOCKS:KERNEL with kernel 1 or 3, film:BLOCKS:KERNEL:RELATIONS "
-            "with 0..4 relational blocks, film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS "
-            "with 0, 1, 2, 4, 8 or 16 density maps, :PLURALS 0 or 1, :GLIMPSES 0..8 "
-            "of a locate read-out, :MODE 0, 1 (per glimpse) or 2 (words) and :COMPARE 0, "
-            "16, 32, 64, 128 or 256 hidden units)"};
+      !number(8, o.locate_compare, {0, 16, 32, 64, 128, 256}) || !number(9, contents, {0, 1}))
+    return ErrorInfo{ErrorCode::kInvalidArgument,
+                     "--fusions: '" + spec +
+                         "' is not a fusion (none, film, film:BLOCKS with 1..8 blocks, or "
+                         "film:BLOCKS:KERNEL with kernel 1 or 3, film:BLOCKS:KERNEL:RELATIONS "
+                         "with 0..4 relational blocks, film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS "
+                         "with 0, 1, 2, 4, 8 or 16 density maps, :PLURALS 0 or 1, :GLIMPSES 0..8 "
+                         "of a locate read-out, :MODE 0, 1 (per glimpse) or 2 (words), :COMPARE 0, "
+                         "16, 32, 64, 128 or 256 hidden units and :CONTENTS 0 or 1)"};
   o.tie_plurals = plurals == 1;
   o.locate_per_glimpse = mode == 1;
   o.locate_words = mode == 2;
+  o.locate_contents = contents == 1;
   return o;
 }
 
@@ -232,10 +233,11 @@ void add_compare_command(CLI::App& app, CommonOptions& /*common*/, Action& actio
   cmd->add_option("--data", to.train_dir, "A folder in the layout glimpse world writes")
       ->required();
   cmd->add_option("--variants", o->variants, "Comma-separated attention variants");
-  cmd->add_option("--fusions", o->fusions,
-                  "Comma-separated question fusions, each tried with every variant: none, film, "
-                  "film:BLOCKS, film:BLOCKS:KERNEL, film:BLOCKS:KERNEL:RELATIONS, "
-                  "film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS[:PLURALS[:GLIMPSES[:MODE]]]");
+  cmd->add_option(
+      "--fusions", o->fusions,
+      "Comma-separated question fusions, each tried with every variant: none, film, "
+      "film:BLOCKS, film:BLOCKS:KERNEL, film:BLOCKS:KERNEL:RELATIONS, "
+      "film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS[:PLURALS[:GLIMPSES[:MODE[:COMPARE[:CONTENTS]]]]]");
   cmd->add_option("--train-images", to.max_train_images, "Train on the first N images (0 = all)")
       ->check(CLI::Range(0, 10'000'000));
   cmd->add_option("--epochs", to.epochs, "Epochs for every variant")->check(CLI::Range(1, 1000));

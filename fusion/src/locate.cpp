@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "glimpse/fusion/film.h"
 
@@ -31,7 +32,9 @@ LocateReadoutImpl::LocateReadoutImpl(const LocateReadoutOptions& o) : options(o)
     compare_film =
         register_module("compare_film", torch::nn::Linear(o.condition_dim, 2 * o.compare));
   }
-  write = register_module("write", torch::nn::Linear(2 * o.glimpses + o.compare, o.channels));
+  const int64_t found = o.contents ? o.glimpses * o.channels : 0;
+  write =
+      register_module("write", torch::nn::Linear(2 * o.glimpses + o.compare + found, o.channels));
   if (o.words)
     word_score = register_module(
         "word_score",
@@ -79,12 +82,17 @@ torch::Tensor LocateReadoutImpl::scores(const torch::Tensor& x, const QuestionRe
   return (hid * score->weight.view({1, k, 1, c})).sum(3) + score->bias.view({1, k, 1});
 }
 
-torch::Tensor LocateReadoutImpl::written(const torch::Tensor& places, const torch::Tensor& q) {
+torch::Tensor LocateReadoutImpl::written(const torch::Tensor& places, const torch::Tensor& found,
+                                         const torch::Tensor& q) {
   const auto z = places.reshape({places.size(0), 2 * options.glimpses});
-  if (options.compare == 0)
-    return write->forward(z);
-  const auto [gamma, beta] = film_parameters(compare_film->forward(q), options.compare);
-  return write->forward(torch::cat({z, torch::relu(gamma * compare_in->forward(z) + beta)}, 1));
+  std::vector<torch::Tensor> read = {z};
+  if (options.compare > 0) {
+    const auto [gamma, beta] = film_parameters(compare_film->forward(q), options.compare);
+    read.push_back(torch::relu(gamma * compare_in->forward(z) + beta));
+  }
+  if (options.contents)
+    read.push_back(found.flatten(1));
+  return write->forward(read.size() == 1 ? z : torch::cat(read, 1));
 }
 
 torch::Tensor LocateReadoutImpl::forward(const torch::Tensor& x, const QuestionReading& r,
@@ -98,7 +106,10 @@ torch::Tensor LocateReadoutImpl::forward(const torch::Tensor& x, const QuestionR
     *maps = alpha.reshape({b, k, h, w});
   if (places)
     *places = where;
-  return x + written(where, r.vector).view({b, c, 1, 1});
+  const auto found = options.contents  // [B, K, C]
+                         ? torch::matmul(alpha, x.reshape({b, c, h * w}).transpose(1, 2))
+                         : torch::Tensor();
+  return x + written(where, found, r.vector).view({b, c, 1, 1});
 }
 
 }  // namespace glimpse::fusion

@@ -88,6 +88,8 @@ std::string ModelConfig::to_json(bool every_key) const {
     j["fusion"]["locate_words"] = fusion.locate_words;
   if (film && (every_key || fusion.locate_compare > 0))
     j["fusion"]["locate_compare"] = fusion.locate_compare;
+  if (film && (every_key || fusion.locate_contents))
+    j["fusion"]["locate_contents"] = fusion.locate_contents;
   if (film && (every_key || fusion.count_maps > 0))
     j["fusion"]["count_maps"] = fusion.count_maps;
   if (film && (every_key || fusion.tie_plurals))
@@ -170,6 +172,7 @@ FusionOptions fusion_from_json(const json& f) {
   fusion_field(f, "locate_compare", o.locate_compare, 0, 256);
   fusion_flag(f, "locate_per_glimpse", o.locate_per_glimpse);
   fusion_flag(f, "locate_words", o.locate_words);
+  fusion_flag(f, "locate_contents", o.locate_contents);
   if (o.locate_words && o.locate_per_glimpse)
     bad("fusion.locate_words and fusion.locate_per_glimpse are two ways of giving each glimpse "
         "its own modulation: set one");

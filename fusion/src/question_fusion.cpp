@@ -62,10 +62,10 @@ QuestionFusionImpl::QuestionFusionImpl(const FusionOptions& o, int64_t vocab_siz
     throw std::invalid_argument("question fusion: locate_glimpses must be 0..8");
   // A model without relational blocks or read-outs keeps its tensor names as they were.
   if (o.locate_glimpses > 0)
-    locate =
-        register_module("locate", LocateReadout(LocateReadoutOptions{
-                                      o.channels, o.question_dim, o.locate_glimpses,
-                                      o.locate_per_glimpse, o.locate_words, o.locate_compare}));
+    locate = register_module(
+        "locate", LocateReadout(LocateReadoutOptions{o.channels, o.question_dim, o.locate_glimpses,
+                                                     o.locate_per_glimpse, o.locate_words,
+                                                     o.locate_compare, o.locate_contents}));
   if (o.relations > 0) {
     relations = register_module("relations", torch::nn::ModuleList());
     for (int64_t b = 0; b < o.relations; ++b)

@@ -325,7 +325,7 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
                         "--variants",
                         "additive,dot",
                         "--fusions",
-                        "none,film:1:1:1:2:1:2:1",
+                        "none,film:1:1:1:2:1:2:1:16:1",
                         "--epochs",
                         "1",
                         "--batch-size",
@@ -354,8 +354,8 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
             0u);
   EXPECT_EQ(rows[2].rfind("| additive | none | ", 0), 0u) << rows[2];
   EXPECT_EQ(rows[3].rfind("| dot | none | ", 0), 0u) << rows[3];
-  EXPECT_EQ(rows[4].rfind("| additive | film:1:1:1:2:1:2:1 | ", 0), 0u) << rows[4];
-  EXPECT_EQ(rows[5].rfind("| dot | film:1:1:1:2:1:2:1 | ", 0), 0u) << rows[5];
+  EXPECT_EQ(rows[4].rfind("| additive | film:1:1:1:2:1:2:1:16:1 | ", 0), 0u) << rows[4];
+  EXPECT_EQ(rows[5].rfind("| dot | film:1:1:1:2:1:2:1:16:1 | ", 0), 0u) << rows[5];
   for (int i : {2, 3, 4, 5}) {
     // variant, fusion, VQA, BLEU-4, CIDEr-D, two correctness (uniform), ms per step, steps
     std::vector<std::string> cells;
@@ -367,7 +367,7 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
     EXPECT_GT(std::stod(cells[8]), 0.0) << "ms per step";
     EXPECT_GE(std::stoi(cells[9]), 3) << "12 train images of 5 captions and some questions";
   }
-  EXPECT_TRUE(std::filesystem::exists(d.file("cmp/additive-film_1_1_1_2_1_2_1.safetensors")));
+  EXPECT_TRUE(std::filesystem::exists(d.file("cmp/additive-film_1_1_1_2_1_2_1_16_1.safetensors")));
   EXPECT_EQ(read_bytes(d.file("table.md")), r.out);
   EXPECT_TRUE(std::filesystem::exists(d.file("cmp/additive.safetensors")));
 
@@ -378,12 +378,14 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
                         "film:BLOCKS:KERNEL:RELATIONS with 0..4 relational blocks, "
                         "film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS with 0, 1, 2, 4, 8 or 16 density "
                         "maps, :PLURALS 0 or 1, :GLIMPSES 0..8 of a locate read-out, "
-                        ":MODE 0, 1 (per glimpse) or 2 (words) and :COMPARE 0, 16, 32, 64, 128 "
-                        "or 256 hidden units)");
+                        ":MODE 0, 1 (per glimpse) or 2 (words), :COMPARE 0, 16, 32, 64, 128 "
+                        "or 256 hidden units and :CONTENTS 0 or 1)");
   expect_one_line_error({"compare", "--data", world(), "--fusions", "film:1:1:0:0:0:2:0:48"},
                         "--fusions: 'film:1:1:0:0:0:2:0:48' is not a fusion");
-  expect_one_line_error({"compare", "--data", world(), "--fusions", "film:1:1:0:0:0:2:0:32:1"},
-                        "--fusions: 'film:1:1:0:0:0:2:0:32:1' is not a fusion");
+  expect_one_line_error({"compare", "--data", world(), "--fusions", "film:1:1:0:0:0:2:0:32:2"},
+                        "--fusions: 'film:1:1:0:0:0:2:0:32:2' is not a fusion");
+  expect_one_line_error({"compare", "--data", world(), "--fusions", "film:1:1:0:0:0:2:0:32:1:0"},
+                        "--fusions: 'film:1:1:0:0:0:2:0:32:1:0' is not a fusion");
   expect_one_line_error({"compare", "--data", world(), "--fusions", "mac"},
                         "unknown fusion 'mac' (none or film)");
   expect_one_line_error({"compare", "--data", d.path(), "--variants", "dot"},

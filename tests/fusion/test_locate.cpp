@@ -86,17 +86,20 @@ Modulations modulations_from_words(LocateReadout& block, const QuestionReading& 
 }
 
 // What is written into every cell from item b's places: W_p p + b_p, or with compare,
-// W_p [p; u] + b_p with u_j = ReLU((1 + Δγ_j) · (W_c p + b_c)_j + β_j), [Δγ; β] = W_cq q_b + b_cq.
+// W_p [p; u] + b_p with u_j = ReLU((1 + Δγ_j) · (W_c p + b_c)_j + β_j), [Δγ; β] = W_cq q_b + b_cq;
+// with contents, the glimpses' mean features (found: v_1, …, v_K, empty without) after them.
 std::vector<double> written_by_loops(const testing::Params& p, int64_t compare,
-                                     const std::vector<double>& where, const torch::Tensor& q,
+                                     const std::vector<double>& where,
+                                     const std::vector<double>& found, const torch::Tensor& q,
                                      int64_t b) {
-  if (compare == 0)
-    return affine(p, "write", where);
-  const auto pre = affine(p, "compare_in", where);
-  const auto gb = affine(p, "compare_film", row(q, b));
-  auto read = where;  // [p; u]
-  for (size_t j = 0; j < static_cast<size_t>(compare); ++j)
-    read.push_back(std::max(0.0, (1.0 + gb[j]) * pre[j] + gb[j + static_cast<size_t>(compare)]));
+  auto read = where;  // [p; u; v]
+  if (compare > 0) {
+    const auto pre = affine(p, "compare_in", where);
+    const auto gb = affine(p, "compare_film", row(q, b));
+    for (size_t j = 0; j < static_cast<size_t>(compare); ++j)
+      read.push_back(std::max(0.0, (1.0 + gb[j]) * pre[j] + gb[j + static_cast<size_t>(compare)]));
+  }
+  read.insert(read.end(), found.begin(), found.end());
   return affine(p, "write", read);
 }
 
@@ -122,8 +125,10 @@ std::pair<torch::Tensor, torch::Tensor> readout_by_loops(LocateReadout& block,
         scores.push_back(s);
       }
     std::vector<double> where;  // cx_1, cy_1, cx_2, …
+    std::vector<double> found;  // with contents: v_1 (C channels), v_2, …
     for (int64_t k = 0; k < K; ++k) {
       double total = 0, cx = 0, cy = 0;
+      std::vector<double> v(static_cast<size_t>(C), 0.0);
       for (const auto& s : scores)
         total += std::exp(s[k]);
       for (int64_t r = 0; r < H; ++r)
@@ -131,13 +136,17 @@ std::pair<torch::Tensor, torch::Tensor> readout_by_loops(LocateReadout& block,
           const double a = std::exp(scores[r * W + c][k]) / total;
           cx += a * (-1.0 + (2.0 * c + 1) / W);
           cy += a * (-1.0 + (2.0 * r + 1) / H);
+          for (int64_t ch = 0; ch < C; ++ch)
+            v[static_cast<size_t>(ch)] += a * at(x, {b, ch, r, c});
         }
       places[b][k][0] = cx;
       places[b][k][1] = cy;
       where.push_back(cx);
       where.push_back(cy);
+      if (block->options.contents)
+        found.insert(found.end(), v.begin(), v.end());
     }
-    add_to_every_cell(out, x, b, written_by_loops(p, block->options.compare, where, q, b));
+    add_to_every_cell(out, x, b, written_by_loops(p, block->options.compare, where, found, q, b));
   }
   return {out, places};
 }
@@ -429,6 +438,64 @@ TEST(LocateReadout, ComparingTellsEveryCellWhetherTheAskedRelationHolds) {
   EXPECT_NEAR(y[1][2][0][0].item<double>(), 0.0, 1e-4) << "right of? no";
   EXPECT_NEAR(y[2][2][0][0].item<double>(), 0.0, 1e-4) << "left of? no";
   EXPECT_NEAR(y[3][2][0][0].item<double>(), 0.5, 1e-4) << "right of? yes";
+}
+
+LocateReadoutOptions with_contents(int64_t channels, int64_t condition_dim, int64_t glimpses,
+                                   int64_t compare) {
+  auto o = comparing(channels, condition_dim, glimpses, compare);
+  o.contents = true;
+  return o;
+}
+
+TEST(LocateReadout, ContentsMatchTheLoopByLoopReadout) {
+  torch::manual_seed(49);
+  for (int64_t compare : {0, 5}) {
+    auto block = writing(with_contents(4, 3, 2, compare));
+    EXPECT_EQ(block->write->options.in_features(), 4 + compare + 2 * 4)
+        << "the places, their comparison and what each glimpse found";
+    const auto x = torch::randn({2, 4, 2, 3});
+    const auto q = torch::randn({2, 3});
+    const auto out = block->forward(x, q);
+    const auto want = readout_by_loops(block, x, modulations_from_vector(block, q), q).first;
+    EXPECT_TRUE(torch::allclose(out.to(torch::kDouble), want, 1e-5, 1e-5)) << compare;
+    EXPECT_TRUE(torch::equal(LocateReadout(with_contents(4, 3, 2, compare))->forward(x, q), x))
+        << "the write starts at zero: the identity";
+  }
+}
+
+TEST(LocateReadout, ContentsGradientsMatchFiniteDifferencesInDouble) {
+  torch::manual_seed(50);
+  auto block = writing(with_contents(4, 3, 2, 3));
+  testing::expect_block_gradients_match_finite_differences(
+      block, {"hidden.weight", "to_film.weight", "score.weight", "score.bias", "compare_in.weight",
+              "write.weight"});
+}
+
+// What contents are for: the glimpse finds the object marked in channel 0 and every cell is told
+// what it found, its channel 1 (its colour, say) written into channel 2 of every cell, wherever
+// the object is: the question "what colour is it?" can be answered from any cell, and trains the
+// glimpse to find what the question names.
+TEST(LocateReadout, ContentsTellEveryCellWhatTheGlimpseFound) {
+  LocateReadout block(with_contents(3, 1, 1, 0));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& t : block->parameters())
+      t.zero_();
+    block->hidden->weight[0][0] = 1.0;
+    block->score->weight[0][0] = 40.0;
+    block->write->weight[2][2 + 1] = 1.0;  // v_1's channel 1, after the place (cx_1, cy_1)
+  }
+  auto x = torch::zeros({2, 3, 4, 4});
+  x[0][0][1][0] = 1.0;  // scene 0: the object in cell (1, 0), of colour 0.25
+  x[0][1][1][0] = 0.25;
+  x[0][1][3][3] = 0.9;  // another object, not marked
+  x[1][0][2][3] = 1.0;  // scene 1: the object in cell (2, 3), of colour 0.75
+  x[1][1][2][3] = 0.75;
+  const auto y = block->forward(x, torch::zeros({2, 1}));
+  EXPECT_NEAR(y[0][2][3][3].item<double>(), 0.25, 1e-4) << "in every cell";
+  EXPECT_NEAR(y[0][2][0][2].item<double>(), 0.25, 1e-4);
+  EXPECT_NEAR(y[1][2][0][0].item<double>(), 0.75, 1e-4);
+  EXPECT_NEAR(y[1][1][2][3].item<double>(), 0.75, 1e-6) << "the other channels as they were";
 }
 
 TEST(LocateReadout, RefusesWrongShapesAndGlimpseCounts) {

@@ -148,6 +148,8 @@ TEST(QuestionFusion, TheLocateReadOutComesBeforeTheRelationalBlocks) {
   EXPECT_TRUE(QuestionFusion(o, 12, 7)->locate->options.per_glimpse);
   o.locate_compare = 16;
   EXPECT_EQ(QuestionFusion(o, 12, 7)->locate->compare_in->options.out_features(), 16);
+  o.locate_contents = true;  // glimpses' places, their comparison and their 6 channels each
+  EXPECT_EQ(QuestionFusion(o, 12, 7)->locate->write->options.in_features(), 2 * 2 + 16 + 2 * 6);
   o.locate_glimpses = 9;
   EXPECT_EQ(testing::invalid_argument_of([&] { QuestionFusion(o, 12, 7); }),
             "question fusion: locate_glimpses must be 0..8");
@@ -275,6 +277,9 @@ TEST(QuestionFusionModel, TheConfigRoundTripsAndAModelWithoutFusionKeepsItsJson)
   EXPECT_EQ(related.to_json().find("locate_compare"), std::string::npos) << "as it was";
   related.fusion.locate_compare = 32;
   EXPECT_EQ(ModelConfig::from_json(related.to_json()).take().fusion.locate_compare, 32);
+  EXPECT_EQ(related.to_json().find("locate_contents"), std::string::npos) << "as it was";
+  related.fusion.locate_contents = true;
+  EXPECT_TRUE(ModelConfig::from_json(related.to_json()).take().fusion.locate_contents);
   const auto plain = testing::tiny_model_config("transformer", "cross:2");
   EXPECT_EQ(plain.to_json().find("fusion"), std::string::npos);
   EXPECT_EQ(plain.to_json().find("blind"), std::string::npos);

@@ -37,6 +37,13 @@
 // leaves the comparison and its match with the asked word to the decoder. The places are still
 // written as they are beside u, for the relational blocks after it.
 //
+// With contents, what each glimpse found, its mean features v_k = Σ_i α_ik x_i, is written too:
+//   y_i  = x_i + W_p [p_1; …; p_K; u; v_1; …; v_K] + b_p
+// so that the questions that ask what an object is ("what colour is the star?", every family but
+// counts) train the glimpses to find the objects the question names, which relation questions,
+// whose answer is one bit of a few in ten, are too few and too weak to teach alone: the read-out
+// of stacked attention (Yang et al. 2016), with its places kept beside it.
+//
 // x [B, C, H, W] the question's grid, q [B, D] the question vector. W_p and b_p start at zero, so
 // that the read-out starts as the identity (as count.h's write does, for the same reason). The
 // places are linear in the write, so any difference p_k − p_l is a direction of W_p.
@@ -44,7 +51,8 @@
 // Cost per block, N = H·W cells: N·C² + N·C·K + 2·N·K + 2·K·C multiply-adds, under one FiLM 1×1
 // block; per_glimpse adds 2·N·C·K for the K modulations of the hidden layer and 2·C·D·(K − 1)
 // for their generator; words the same 2·N·C·K, and T·D·K for the words' attention; compare
-// 2·K·H + 2·D·H + H·C more per question, not per cell.
+// 2·K·H + 2·D·H + H·C more per question, not per cell; contents N·C·K more per cell and K·C² per
+// question.
 #pragma once
 
 #include <torch/torch.h>
@@ -58,8 +66,9 @@ struct LocateReadoutOptions {
   int64_t condition_dim = 64;  // D, the question vector's size
   int64_t glimpses = 2;        // K attention maps, 1..8
   bool per_glimpse = false;    // each glimpse its own (γ_k, β_k), so that it finds its own object
-  bool words = false;   // each glimpse (γ_k, β_k) from its own words (not with per_glimpse)
-  int64_t compare = 0;  // H, 0..256: the places also read by a question-FiLMed layer of H units
+  bool words = false;     // each glimpse (γ_k, β_k) from its own words (not with per_glimpse)
+  int64_t compare = 0;    // H, 0..256: the places also read by a question-FiLMed layer of H units
+  bool contents = false;  // each glimpse's mean features written beside its place (what it found)
 };
 
 class LocateReadoutImpl : public torch::nn::Module {
@@ -93,7 +102,10 @@ class LocateReadoutImpl : public torch::nn::Module {
 
  private:
   torch::Tensor conditions(const QuestionReading& question);  // [B, D], or [B, K, D] with words
-  torch::Tensor written(const torch::Tensor& places, const torch::Tensor& q);  // [B, C]
+  // [B, C] from the places [B, K, 2], the glimpses' mean features [B, K, C] (read with contents)
+  // and the question vector q [B, D] (read with compare)
+  torch::Tensor written(const torch::Tensor& places, const torch::Tensor& found,
+                        const torch::Tensor& q);
 };
 TORCH_MODULE(LocateReadout);
 

@@ -51,6 +51,7 @@ struct FusionOptions {
   bool locate_per_glimpse = false;  // each glimpse its own modulation (locate.h)
   bool locate_words = false;        // each glimpse its modulation from its own words (locate.h)
   int64_t locate_compare = 0;       // hidden units reading the places with the question (locate.h)
+  bool locate_contents = false;     // each glimpse's mean features written too (locate.h)
   bool tie_plurals = false;  // a plural question word also reads its singular (question_encoder.h)
 };
 
