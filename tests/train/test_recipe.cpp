@@ -9,6 +9,7 @@
 #include "glimpse/train/recipe.h"
 #include "glimpse/train/training_set.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace glimpse::train {
 namespace {
@@ -241,6 +242,36 @@ TEST(TrainingSet, EachEpochReadsEverySourceAsOftenAsItsWeightSays) {
   // Weights of 1: every image once, in order (the steps are those of an unweighted run).
   t.sources = {{0, 3, 1.0}, {3, 5, 1.0}};
   EXPECT_EQ(epoch_images(t, 7, 0), (std::vector<size_t>{0, 1, 2, 3, 4}));
+}
+
+// captions_per_image keeps each image's first N captions (the question after them); the
+// sources say which caption each sequence is.
+TEST(TrainingSet, CaptionsPerImageKeepsTheFirstCaptionsOfEachImage) {
+  json j = minimal();
+  j["data"]["features"] = {"train.cache"};  // cached: no image is decoded
+  j["data"]["captions_per_image"] = 2;
+  Recipe r = Recipe::from_json(j);
+  EXPECT_EQ(r.to_json()["data"]["captions_per_image"], 2);
+  auto model = fusion::CaptionModel::create(testing::tiny_model_config("transformer", "cross:2"));
+  data::Dataset set;
+  set.images.resize(2);
+  for (const char* c : {"a red circle", "a blue square", "two shapes"})
+    set.images[0].captions.push_back({c, {}});
+  set.images[1].captions.push_back({"one star", {}});
+  set.images[0].questions.push_back({});
+  set.images[0].questions.back().question = "what colour is the circle?";
+  set.images[0].questions.back().answer = "red";
+  const auto kept = prepare_images(r, set, *model.value(), false);
+  ASSERT_EQ(kept[0].sequences.size(), 3u) << "two captions and the question";
+  EXPECT_TRUE(kept[0].sources[1].caption);
+  EXPECT_EQ(kept[0].sources[1].index, 1u);
+  EXPECT_FALSE(kept[0].sources[2].caption);
+  EXPECT_EQ(kept[1].sequences.size(), 1u) << "an image of fewer captions keeps them all";
+  r.data.captions_per_image = 0;
+  EXPECT_EQ(prepare_images(r, set, *model.value(), false)[0].sequences.size(), 4u) << "0: all";
+  j["data"]["captions_per_image"] = -1;
+  EXPECT_EQ(refusal([&] { Recipe::from_json(j); }),
+            "recipe: data.captions_per_image must be between 0 and 1000, not -1");
 }
 
 }  // namespace

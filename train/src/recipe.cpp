@@ -114,6 +114,7 @@ DataSection data_from_json(const json& j) {
   d.dev = sources(s, "dev");
   s.get("max_train_images", d.max_train_images, 0, 1 << 30);
   s.get("max_caption_words", d.max_caption_words, 0, 1000);
+  s.get("captions_per_image", d.captions_per_image, 0, 1000);
   s.get("min_count", d.min_count, 1, 1000000);
   s.get("features", d.features);
   s.get("dev_features", d.dev_features);
@@ -132,6 +133,7 @@ json data_to_json(const DataSection& d) {
           {"dev", sources_json(d.dev)},
           {"max_train_images", d.max_train_images},
           {"max_caption_words", d.max_caption_words},
+          {"captions_per_image", d.captions_per_image},
           {"min_count", d.min_count},
           {"features", d.features},
           {"dev_features", d.dev_features}};

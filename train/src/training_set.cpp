@@ -1,5 +1,6 @@
 #include "glimpse/train/training_set.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -43,7 +44,10 @@ PreparedImage prepare_image(const Recipe& r, const data::ImageEntry& img,
     p.sources.push_back(source);
   };
   const auto max_words = static_cast<size_t>(r.data.max_caption_words);
-  for (size_t c = 0; r.captions() && c < img.captions.size(); ++c) {
+  const auto per_image = static_cast<size_t>(r.data.captions_per_image);
+  const size_t captions =
+      per_image > 0 ? std::min(per_image, img.captions.size()) : img.captions.size();
+  for (size_t c = 0; r.captions() && c < captions; ++c) {
     const auto words = text::tokenize(img.captions[c].text);
     if (max_words > 0 && words.size() > max_words)
       continue;

@@ -32,9 +32,10 @@ namespace glimpse::train {
 
 struct DataSection {
   std::vector<data::DataSource> train, dev;  // dev: scored after every epoch (at least one)
-  int max_train_images = 0;   // the first N images of the training sources only (0 = all)
-  int max_caption_words = 0;  // captions of at most this many words (0 = all)
-  int min_count = 1;          // words seen fewer times become <unk>
+  int max_train_images = 0;    // the first N images of the training sources only (0 = all)
+  int max_caption_words = 0;   // captions of at most this many words (0 = all)
+  int captions_per_image = 0;  // the first N captions of each training image (0 = all)
+  int min_count = 1;           // words seen fewer times become <unk>
   // Feature caches (glimpse features) of the training images, found by file name: the decoder
   // trains on them with the backbone frozen. A cache of mirrored images is flip augmentation.
   std::vector<std::string> features;

@@ -38,9 +38,10 @@ std::vector<size_t> epoch_images(const TrainingSet& set, uint64_t seed, int epoc
 // trade places (flip augmentation).
 std::vector<std::string> mirrored_words(std::vector<std::string> words);
 
-// Every training image: its sequences (captions of at most max_caption_words words, then its
-// questions with their answers, as the recipe's tasks say; each also read for the mirrored image
-// when `mirrored`), and without feature caches the image decoded once at the model's input size.
+// Every training image: its sequences (its first captions_per_image captions, those of at most
+// max_caption_words words, then its questions with their answers, as the recipe's tasks say;
+// each also read for the mirrored image when `mirrored`), and without feature caches the image
+// decoded once at the model's input size.
 std::vector<PreparedImage> prepare_images(const Recipe& recipe, const data::Dataset& set,
                                           const fusion::CaptionModel& model, bool mirrored);
 
