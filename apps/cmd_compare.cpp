@@ -37,7 +37,8 @@ struct CompareOptions {
 // "film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS", "film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS:PLURALS"
 // (PLURALS 1: tie_plurals), "…:PLURALS:GLIMPSES" (a locate read-out) or "…:GLIMPSES:MODE" (how
 // the glimpses are modulated: 0 one modulation, 1 each its own from the question vector,
-// locate_per_glimpse, 2 each its own from its own words, locate_words) or "…:MODE:COMPARE" (the
+// locate_per_glimpse, 2 each its own from its own words, locate_words, 3 from its own words with
+// a learnt slope over their order, locate_word_order too) or "…:MODE:COMPARE" (the
 // hidden units that read the places with the question, locate_compare) or "…:COMPARE:CONTENTS"
 // (1: each glimpse's mean features written too, locate_contents) as the model's fusion.
 Result<fusion::FusionOptions> parse_fusion(const std::string& spec) {
@@ -63,20 +64,25 @@ Result<fusion::FusionOptions> parse_fusion(const std::string& spec) {
   if (parts.size() > most || !number(1, o.blocks, {1, 2, 3, 4, 5, 6, 7, 8}) ||
       !number(2, o.kernel, {1, 3}) || !number(3, o.relations, {0, 1, 2, 3, 4}) ||
       !number(4, o.count_maps, {0, 1, 2, 4, 8, 16}) || !number(5, plurals, {0, 1}) ||
-      !number(6, o.locate_glimpses, {0, 1, 2, 3, 4, 5, 6, 7, 8}) || !number(7, mode, {0, 1, 2}) ||
-      !number(8, o.locate_compare, {0, 16, 32, 64, 128, 256}) || !number(9, contents, {0, 1}))
+      !number(6, o.locate_glimpses, {0, 1, 2, 3, 4, 5, 6, 7, 8}) ||
+      !number(7, mode, {0, 1, 2, 3}) || !number(8, o.locate_compare, {0, 16, 32, 64, 128, 256}) ||
+      !number(9, contents, {0, 1}))
     return ErrorInfo{ErrorCode::kInvalidArgument,
                      "--fusions: '" + spec +
                          "' is not a fusion (none, film, film:BLOCKS with 1..8 blocks, or "
                          "film:BLOCKS:KERNEL with kernel 1 or 3, film:BLOCKS:KERNEL:RELATIONS "
                          "with 0..4 relational blocks, film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS "
                          "with 0, 1, 2, 4, 8 or 16 density maps, :PLURALS 0 or 1, :GLIMPSES 0..8 "
-                         "of a locate read-out, :MODE 0, 1 (per glimpse) or 2 (words), :COMPARE 0, "
+                         "of a locate read-out, :MODE 0, 1 (per glimpse), 2 (words) or 3 (words in "
+                         "order), :COMPARE 0, "
                          "16, 32, 64, 128 or 256 hidden units and :CONTENTS 0 or 1)"};
   o.tie_plurals = plurals == 1;
   o.locate_per_glimpse = mode == 1;
-  o.locate_words = mode == 2;
+  o.locate_words = mode >= 2;
+  o.locate_word_order = mode == 3;
   o.locate_contents = contents == 1;
+  if (const auto conflict = fusion::locate_conflict(o); !conflict.empty())
+    return ErrorInfo{ErrorCode::kInvalidArgument, "--fusions: '" + spec + "': " + conflict};
   return o;
 }
 

@@ -35,6 +35,12 @@ LocateReadoutImpl::LocateReadoutImpl(const LocateReadoutOptions& o) : options(o)
   const int64_t found = o.contents ? o.glimpses * o.channels : 0;
   write =
       register_module("write", torch::nn::Linear(2 * o.glimpses + o.compare + found, o.channels));
+  if (o.word_order && !o.words)
+    throw std::invalid_argument("locate read-out: word_order biases word glimpses; set words too");
+  if (o.word_order)
+    word_slopes =
+        register_parameter("word_slopes", o.glimpses == 1 ? torch::zeros({1})
+                                                          : torch::linspace(-2.0, 2.0, o.glimpses));
   if (o.words)
     word_score = register_module(
         "word_score",
@@ -63,7 +69,12 @@ torch::Tensor LocateReadoutImpl::word_weights(const QuestionReading& r) {
     throw std::invalid_argument(
         "locate read-out: word glimpses need the question's states [B, T, " +
         std::to_string(options.condition_dim) + "] and its words [B, T] (bool, one at least)");
-  const auto u = word_score->forward(s).transpose(1, 2);  // [B, K, T]
+  auto u = word_score->forward(s).transpose(1, 2);  // [B, K, T]
+  if (options.word_order) {
+    const auto order = r.words.to(s.dtype()).cumsum(1) - 1;  // 0 at the first word  [B, T]
+    const auto last = (order.amax(1, true)).clamp_min(1.0);
+    u = u + word_slopes.view({1, -1, 1}) * (2 * order / last - 1).unsqueeze(1);
+  }
   return torch::softmax(u.masked_fill(r.words.logical_not().unsqueeze(1), -INFINITY), 2);
 }
 

@@ -90,6 +90,8 @@ std::string ModelConfig::to_json(bool every_key) const {
     j["fusion"]["locate_compare"] = fusion.locate_compare;
   if (film && (every_key || fusion.locate_contents))
     j["fusion"]["locate_contents"] = fusion.locate_contents;
+  if (film && (every_key || fusion.locate_word_order))
+    j["fusion"]["locate_word_order"] = fusion.locate_word_order;
   if (film && (every_key || fusion.count_maps > 0))
     j["fusion"]["count_maps"] = fusion.count_maps;
   if (film && (every_key || fusion.tie_plurals))
@@ -173,9 +175,9 @@ FusionOptions fusion_from_json(const json& f) {
   fusion_flag(f, "locate_per_glimpse", o.locate_per_glimpse);
   fusion_flag(f, "locate_words", o.locate_words);
   fusion_flag(f, "locate_contents", o.locate_contents);
-  if (o.locate_words && o.locate_per_glimpse)
-    bad("fusion.locate_words and fusion.locate_per_glimpse are two ways of giving each glimpse "
-        "its own modulation: set one");
+  fusion_flag(f, "locate_word_order", o.locate_word_order);
+  if (const auto conflict = locate_conflict(o); !conflict.empty())
+    bad(conflict);
   fusion_flag(f, "tie_plurals", o.tie_plurals);
   if (o.relations > 0 && o.channels % o.relation_heads != 0)
     bad("fusion.relation_heads (" + std::to_string(o.relation_heads) +

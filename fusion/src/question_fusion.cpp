@@ -17,6 +17,21 @@ Result<FusionKind> parse_fusion_kind(const std::string& name) {
   return ErrorInfo{ErrorCode::kInvalidArgument, "unknown fusion '" + name + "' (none or film)"};
 }
 
+std::string locate_conflict(const FusionOptions& o) {
+  if (o.locate_words && o.locate_per_glimpse)
+    return "fusion.locate_words and fusion.locate_per_glimpse are two ways of giving each glimpse "
+           "its own modulation: set one";
+  if (o.locate_glimpses == 0 && (o.locate_per_glimpse || o.locate_words || o.locate_compare > 0 ||
+                                 o.locate_contents || o.locate_word_order))
+    return "fusion.locate_per_glimpse, locate_words, locate_compare, locate_contents and "
+           "locate_word_order shape the locate read-out's glimpses: set fusion.locate_glimpses "
+           "(1..8) too";
+  if (o.locate_word_order && !o.locate_words)
+    return "fusion.locate_word_order biases which words each glimpse reads: set "
+           "fusion.locate_words too";
+  return "";
+}
+
 std::pair<torch::Tensor, torch::Tensor> distinct_conditions(const torch::Tensor& image_of,
                                                             const torch::Tensor& tokens) {
   const auto at = question_read_position(tokens).contiguous();
@@ -63,9 +78,9 @@ QuestionFusionImpl::QuestionFusionImpl(const FusionOptions& o, int64_t vocab_siz
   // A model without relational blocks or read-outs keeps its tensor names as they were.
   if (o.locate_glimpses > 0)
     locate = register_module(
-        "locate", LocateReadout(LocateReadoutOptions{o.channels, o.question_dim, o.locate_glimpses,
-                                                     o.locate_per_glimpse, o.locate_words,
-                                                     o.locate_compare, o.locate_contents}));
+        "locate", LocateReadout(LocateReadoutOptions{
+                      o.channels, o.question_dim, o.locate_glimpses, o.locate_per_glimpse,
+                      o.locate_words, o.locate_compare, o.locate_contents, o.locate_word_order}));
   if (o.relations > 0) {
     relations = register_module("relations", torch::nn::ModuleList());
     for (int64_t b = 0; b < o.relations; ++b)

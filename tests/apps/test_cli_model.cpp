@@ -378,8 +378,13 @@ TEST_F(CliModel, CompareTrainsEachVariantAndPrintsOneTableRowEach) {
                         "film:BLOCKS:KERNEL:RELATIONS with 0..4 relational blocks, "
                         "film:BLOCKS:KERNEL:RELATIONS:COUNT_MAPS with 0, 1, 2, 4, 8 or 16 density "
                         "maps, :PLURALS 0 or 1, :GLIMPSES 0..8 of a locate read-out, "
-                        ":MODE 0, 1 (per glimpse) or 2 (words), :COMPARE 0, 16, 32, 64, 128 "
-                        "or 256 hidden units and :CONTENTS 0 or 1)");
+                        ":MODE 0, 1 (per glimpse), 2 (words) or 3 (words in order), :COMPARE 0, "
+                        "16, 32, 64, 128 or 256 hidden units and :CONTENTS 0 or 1)");
+  expect_one_line_error({"compare", "--data", world(), "--fusions", "film:1:1:0:0:0:0:3"},
+                        "--fusions: 'film:1:1:0:0:0:0:3': fusion.locate_per_glimpse, "
+                        "locate_words, locate_compare, locate_contents and locate_word_order "
+                        "shape the locate read-out's glimpses: set fusion.locate_glimpses (1..8) "
+                        "too");
   expect_one_line_error({"compare", "--data", world(), "--fusions", "film:1:1:0:0:0:2:0:48"},
                         "--fusions: 'film:1:1:0:0:0:2:0:48' is not a fusion");
   expect_one_line_error({"compare", "--data", world(), "--fusions", "film:1:1:0:0:0:2:0:32:2"},

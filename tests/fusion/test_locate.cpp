@@ -46,18 +46,25 @@ Modulations modulations_from_vector(LocateReadout& block, const torch::Tensor& q
   return out;
 }
 
-// Glimpse k's weights over positions 0..T-1 of item b: a softmax of u_k · s_t over the words.
+// Glimpse k's weights over positions 0..T-1 of item b: a softmax of u_k · s_t over the words,
+// plus a_k τ_t with word_order (τ from -1 at the item's first word to 1 at its last).
 std::vector<double> word_weights_by_loops(const testing::Params& p, const QuestionReading& r,
                                           int64_t b, int64_t k) {
   const int64_t T = r.states.size(1), D = r.states.size(2);
   std::vector<double> e(static_cast<size_t>(T), 0.0);
+  std::vector<int64_t> word_at;
+  for (int64_t t = 0; t < T; ++t)
+    if (r.words[b][t].item<bool>())
+      word_at.push_back(t);
   double total = 0;
-  for (int64_t t = 0; t < T; ++t) {
-    if (!r.words[b][t].item<bool>())
-      continue;
+  for (size_t n = 0; n < word_at.size(); ++n) {
+    const int64_t t = word_at[n];
     double u = 0;
     for (int64_t d = 0; d < D; ++d)
       u += at(p.at("word_score.weight"), {k, d}) * at(r.states, {b, t, d});
+    if (p.count("word_slopes"))
+      u += at(p.at("word_slopes"), {k}) *
+           (word_at.size() == 1 ? -1.0 : 2.0 * n / static_cast<double>(word_at.size() - 1) - 1.0);
     e[static_cast<size_t>(t)] = std::exp(u);
     total += std::exp(u);
   }
@@ -373,6 +380,83 @@ TEST(LocateReadout, WordGlimpsesRefuseAQuestionWithoutWordsAndPerGlimpse) {
   EXPECT_EQ(testing::invalid_argument_of([&] { LocateReadout{both}; }),
             "locate read-out: words already give each glimpse its own modulation; per_glimpse is "
             "for glimpses modulated by the question vector");
+}
+
+LocateReadoutOptions in_order(int64_t channels, int64_t condition_dim, int64_t glimpses) {
+  auto o = word_glimpses(channels, condition_dim, glimpses);
+  o.word_order = true;
+  return o;
+}
+
+TEST(LocateReadout, WordOrderMatchesTheLoopByLoopReadout) {
+  torch::manual_seed(47);
+  auto block = writing(in_order(4, 3, 3));
+  {
+    torch::NoGradGuard no_grad;
+    block->word_slopes.copy_(torch::tensor({1.5, -0.5, 3.0}));
+  }
+  const auto r = reading_drawn(2, 3);
+  const auto x = torch::randn({2, 4, 2, 3});
+  torch::Tensor places;
+  const auto out = block->forward(x, r, nullptr, &places);
+  const auto [want, want_places] = readout_by_loops(block, x, modulations_from_words(block, r));
+  EXPECT_TRUE(torch::allclose(out.to(torch::kDouble), want, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(places.to(torch::kDouble), want_places, 1e-6, 1e-6));
+  const auto weights = block->word_weights(r);
+  const auto p = params_in_double(block);
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t k = 0; k < 3; ++k) {
+      const auto w = word_weights_by_loops(p, r, b, k);
+      for (int64_t t = 0; t < 4; ++t)
+        EXPECT_NEAR(weights[b][k][t].item<double>(), w[static_cast<size_t>(t)], 1e-6) << b << k;
+    }
+}
+
+TEST(LocateReadout, WordOrderGradientsMatchFiniteDifferencesInDouble) {
+  torch::manual_seed(48);
+  auto block = writing(in_order(3, 2, 2));
+  block->to(torch::kDouble);
+  auto r = reading_drawn(2, 2);
+  auto states = r.states.to(torch::kDouble).requires_grad_(true);
+  auto x = torch::randn({2, 3, 3, 3}, torch::kDouble).requires_grad_(true);
+  const auto project = torch::randn({2, 3, 3, 3}, torch::kDouble);
+  auto params = block->named_parameters();
+  std::vector<torch::Tensor*> tensors = {&x, &states};
+  for (const auto* name : {"to_film.weight", "score.weight", "word_score.weight", "word_slopes"})
+    tensors.push_back(&params[name]);
+  testing::expect_gradients_match_finite_differences(
+      [&] {
+        const QuestionReading now{r.vector.to(torch::kDouble), states, r.words};
+        return (block->forward(x, now) * project).sum();
+      },
+      tensors, 3);
+}
+
+// What the order is for: glimpses whose word scores start alike (here all zero) still read
+// different words, the first glimpse the first words, the last the last, so that they do not all
+// find the object the last words name.
+TEST(LocateReadout, WordOrderStartsEachGlimpseOnItsOwnPartOfTheQuestion) {
+  LocateReadout block(in_order(2, 3, 4));
+  EXPECT_TRUE(torch::allclose(block->word_slopes, torch::tensor({-2.0, -2.0 / 3, 2.0 / 3, 2.0})));
+  torch::NoGradGuard no_grad;
+  block->word_score->weight.zero_();
+  auto words = torch::ones({1, 6}, torch::kBool);
+  words[0][0] = false;  // positions 1..5: five words, τ = -1, -0.5, 0, 0.5, 1
+  const auto w = block->word_weights({torch::zeros({1, 3}), torch::randn({1, 6, 3}), words});
+  const double first = 1.0 / (1 + std::exp(-1.0) + std::exp(-2.0) + std::exp(-3.0) +
+                              std::exp(-4.0));  // a_1 = -2: e^{-2τ} normalised, at τ = -1
+  EXPECT_NEAR(w[0][0][1].item<double>(), first, 1e-6) << "glimpse 1 reads the first word most";
+  EXPECT_NEAR(w[0][3][5].item<double>(), first, 1e-6) << "glimpse 4 the last, as much";
+  EXPECT_EQ(w[0][0][0].item<float>(), 0.0F) << "not a word";
+  EXPECT_GT(w[0][1][1].item<double>(), w[0][1][5].item<double>());
+  EXPECT_EQ(testing::invalid_argument_of([&] {
+              LocateReadout{[] {
+                LocateReadoutOptions o{2, 3, 2, false};
+                o.word_order = true;
+                return o;
+              }()};
+            }),
+            "locate read-out: word_order biases word glimpses; set words too");
 }
 
 LocateReadoutOptions comparing(int64_t channels, int64_t condition_dim, int64_t glimpses,

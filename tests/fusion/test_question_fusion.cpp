@@ -280,6 +280,9 @@ TEST(QuestionFusionModel, TheConfigRoundTripsAndAModelWithoutFusionKeepsItsJson)
   EXPECT_EQ(related.to_json().find("locate_contents"), std::string::npos) << "as it was";
   related.fusion.locate_contents = true;
   EXPECT_TRUE(ModelConfig::from_json(related.to_json()).take().fusion.locate_contents);
+  EXPECT_EQ(related.to_json().find("locate_word_order"), std::string::npos) << "as it was";
+  related.fusion.locate_word_order = true;
+  EXPECT_TRUE(ModelConfig::from_json(related.to_json()).take().fusion.locate_word_order);
   const auto plain = testing::tiny_model_config("transformer", "cross:2");
   EXPECT_EQ(plain.to_json().find("fusion"), std::string::npos);
   EXPECT_EQ(plain.to_json().find("blind"), std::string::npos);
@@ -313,9 +316,20 @@ TEST(QuestionFusionModel, BadFusionFieldsAreRefusedNamingTheField) {
             "model config: fusion.locate_glimpses must be an integer 0..8");
   EXPECT_EQ(with(R"({"kind":"film","locate_per_glimpse":"yes"})"),
             "model config: fusion.locate_per_glimpse must be true or false");
-  EXPECT_EQ(with(R"({"kind":"film","locate_words":true,"locate_per_glimpse":true})"),
-            "model config: fusion.locate_words and fusion.locate_per_glimpse are two ways of "
-            "giving each glimpse its own modulation: set one");
+  EXPECT_EQ(
+      with(R"({"kind":"film","locate_glimpses":2,"locate_words":true,"locate_per_glimpse":true})"),
+      "model config: fusion.locate_words and fusion.locate_per_glimpse are two ways of "
+      "giving each glimpse its own modulation: set one");
+  for (const auto* without : {R"("locate_words":true)", R"("locate_compare":16)",
+                              R"("locate_contents":true)", R"("locate_per_glimpse":true)"})
+    EXPECT_EQ(with(std::string(R"({"kind":"film",)") + without + "}"),
+              "model config: fusion.locate_per_glimpse, locate_words, locate_compare, "
+              "locate_contents and locate_word_order shape the locate read-out's glimpses: set "
+              "fusion.locate_glimpses (1..8) too")
+        << without;
+  EXPECT_EQ(with(R"({"kind":"film","locate_glimpses":2,"locate_word_order":true})"),
+            "model config: fusion.locate_word_order biases which words each glimpse reads: set "
+            "fusion.locate_words too");
   EXPECT_EQ(with(R"({"kind":"film","locate_compare":257})"),
             "model config: fusion.locate_compare must be an integer 0..256");
   EXPECT_EQ(with(R"({"kind":"film","tie_plurals":1})"),

@@ -52,8 +52,14 @@ struct FusionOptions {
   bool locate_words = false;        // each glimpse its modulation from its own words (locate.h)
   int64_t locate_compare = 0;       // hidden units reading the places with the question (locate.h)
   bool locate_contents = false;     // each glimpse's mean features written too (locate.h)
+  bool locate_word_order = false;   // word glimpses biased by the words' order (locate.h)
   bool tie_plurals = false;  // a plural question word also reads its singular (question_encoder.h)
 };
+
+// What is wrong with the locate read-out's options together, naming the config keys ("" when
+// nothing is): words and per_glimpse both, a locate option without glimpses, word_order without
+// words.
+std::string locate_conflict(const FusionOptions& options);
 
 // Sequences that read one image with one question (all captions of an image: they are read at
 // their task token) share one remade grid. Given each sequence's image [S] and tokens [S, T]:
