@@ -9,6 +9,7 @@
 #include "common.h"
 #include "glimpse/core/file_util.h"
 #include "glimpse/data/datasets.h"
+#include "glimpse/text/wups.h"
 #include "glimpse/train/answer_prior.h"
 #include "glimpse/train/trainer.h"
 #include "source_flags.h"
@@ -84,6 +85,53 @@ void print_prior(const train::AnswerPrior& prior, const train::PriorReport& r) {
                              prior.answer_of(type));
 }
 
+// DAQUAR's figures (accuracy, WUPS@0.9, WUPS@0.0) of the scored questions, the model's and, when
+// fitted, the question-type prior's; nullopt for another format.
+struct DaquarFigures {
+  text::DaquarReport model;
+  std::optional<text::DaquarReport> prior;
+};
+
+Result<std::optional<DaquarFigures>> daquar_figures(
+    const data::DataSource& source, const data::Dataset& ds, const train::EvalReport& e,
+    const std::optional<train::AnswerPrior>& prior) {
+  if (source.format != "daquar")
+    return std::optional<DaquarFigures>();
+  const auto wordnet = text::WordNetNouns::load(text::WordNetNouns::kDefaultDir);
+  if (!wordnet)
+    return wordnet.error();
+  std::vector<std::string> truths, prior_answers;
+  for (const auto& image : ds.images)
+    for (const auto& q : image.questions)
+      if (truths.size() < e.answers.size()) {
+        truths.push_back(q.answer);
+        if (prior)
+          prior_answers.push_back(prior->answer(q));
+      }
+  DaquarFigures f{text::daquar_report(wordnet.value(), truths, e.answers), std::nullopt};
+  if (prior)
+    f.prior = text::daquar_report(wordnet.value(), truths, prior_answers);
+  return std::optional<DaquarFigures>(f);
+}
+
+nlohmann::json daquar_json(const text::DaquarReport& r) {
+  nlohmann::json j;
+  for (const auto& [name, f] : {std::pair{"all", r.all}, std::pair{"single_word", r.single_word}})
+    j[name] = {{"questions", f.questions},
+               {"accuracy", f.accuracy},
+               {"wups_0.9", f.wups_09},
+               {"wups_0.0", f.wups_00}};
+  return j;
+}
+
+void print_daquar(const char* whose, const text::DaquarReport& r) {
+  std::cout << fmt::format("  {:<22} accuracy  WUPS@0.9  WUPS@0.0\n", whose);
+  for (const auto& [name, f] :
+       {std::pair{"all answers", r.all}, std::pair{"single-word answers", r.single_word}})
+    std::cout << fmt::format("    {:<20} {:6.2f}%   {:6.2f}    {:6.2f}   of {}\n", name,
+                             100 * f.accuracy, 100 * f.wups_09, 100 * f.wups_00, f.questions);
+}
+
 }  // namespace
 
 void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) {
@@ -156,6 +204,9 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const auto& e = r.value();
+      auto daquar = daquar_figures(source.value(), ds.value(), e, prior);
+      if (!daquar)
+        return report_error(daquar.error().message);
       if (!o->predictions.empty())
         if (auto w = write_predictions(o->predictions, e.answers); !w.ok())
           return report_error(w.error().message);
@@ -187,6 +238,11 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
                                                   {"questions", by.second},
                                                   {"answer", prior->answer_of(type)}};
         }
+        if (const auto& d = daquar.value()) {
+          j["daquar"] = daquar_json(d->model);
+          if (d->prior)
+            j["daquar"]["question_type_prior"] = daquar_json(*d->prior);
+        }
         if (o->eval.attention)
           j["attention_correctness"] = {
               {"caption_words", e.caption_words},     {"caption", e.caption_attention},
@@ -206,6 +262,11 @@ void add_eval_command(CLI::App& app, CommonOptions& /*common*/, Action& action) 
           std::cout << fmt::format("    {:<20} {:.2f}% of {}\n", type, 100 * by.first, by.second);
         if (prior)
           print_prior(*prior, *prior_report);
+        if (const auto& d = daquar.value()) {
+          print_daquar("DAQUAR", d->model);
+          if (d->prior)
+            print_daquar("question-type prior", *d->prior);
+        }
       }
       if (e.captions > 0) {
         std::cout << fmt::format("  BLEU-1..4              {:.4f} {:.4f} {:.4f} {:.4f}\n",

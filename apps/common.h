@@ -74,5 +74,6 @@ void add_ask_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_compare_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_serve_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_features_command(CLI::App& app, CommonOptions& common, Action& action);
+void add_questions_command(CLI::App& app, CommonOptions& common, Action& action);
 
 }  // namespace glimpse::app

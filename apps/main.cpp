@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   app::add_compare_command(app, common, action);
   app::add_serve_command(app, common, action);
   app::add_features_command(app, common, action);
+  app::add_questions_command(app, common, action);
 
   try {
     app::set_command_line(argc, argv);

@@ -10,6 +10,9 @@ void add_source_flags(CLI::App& cmd, SourceFlags& f, const std::string& split) {
   cmd.add_option("--flickr8k", f.flickr8k,
                  "A Flickr8k folder: captions.txt (IMAGE.jpg#N<TAB>caption), <split>_images.txt "
                  "and images/");
+  cmd.add_option("--daquar", f.daquar,
+                 "A DAQUAR folder: qa_train.txt, train_images.txt and images/ (--split train, dev "
+                 "or all; dev is every tenth training image)");
   cmd.add_option("--coco-captions", f.coco_captions, "A COCO captions JSON file (with --images)");
   cmd.add_option("--karpathy", f.karpathy, "A Karpathy dataset_*.json file (with --images)");
   cmd.add_option("--vqa-questions", f.vqa_questions,
@@ -23,7 +26,7 @@ void add_source_flags(CLI::App& cmd, SourceFlags& f, const std::string& split) {
                  "id, e.g. COCO_val2014_{id12}.jpg");
   cmd.add_option("--coco-images", f.coco_images,
                  "VQA v2: or a COCO captions file whose \"images\" name the files");
-  cmd.add_option("--split", f.split, "Split (world and Flickr8k folders, Karpathy files)")
+  cmd.add_option("--split", f.split, "Split (world, Flickr8k and DAQUAR folders, Karpathy files)")
       ->capture_default_str();
   cmd.add_option("--source", f.source_json,
                  "Or the data source as a recipe writes it, e.g. '{\"format\": \"vqa_v2\", "
@@ -31,14 +34,16 @@ void add_source_flags(CLI::App& cmd, SourceFlags& f, const std::string& split) {
 }
 
 Result<data::DataSource> source_from_flags(const SourceFlags& f) {
-  const int given = !f.world.empty() + !f.flickr8k.empty() + !f.coco_captions.empty() +
-                    !f.karpathy.empty() + !f.vqa_questions.empty() + !f.source_json.empty();
+  const int given = !f.world.empty() + !f.flickr8k.empty() + !f.daquar.empty() +
+                    !f.coco_captions.empty() + !f.karpathy.empty() + !f.vqa_questions.empty() +
+                    !f.source_json.empty();
   if (given != 1)
-    return ErrorInfo{ErrorCode::kInvalidArgument,
-                     "give one dataset: --data DIR (a glimpse world folder), --flickr8k DIR, "
-                     "--coco-captions FILE --images DIR, --karpathy FILE --images DIR, "
-                     "--vqa-questions FILE --vqa-annotations FILE --images DIR (--image-pattern "
-                     "P or --coco-images FILE), or --source JSON"};
+    return ErrorInfo{
+        ErrorCode::kInvalidArgument,
+        "give one dataset: --data DIR (a glimpse world folder), --flickr8k DIR, --daquar DIR, "
+        "--coco-captions FILE --images DIR, --karpathy FILE --images DIR, "
+        "--vqa-questions FILE --vqa-annotations FILE --images DIR (--image-pattern "
+        "P or --coco-images FILE), or --source JSON"};
   nlohmann::json j;
   if (!f.source_json.empty()) {
     j = nlohmann::json::parse(f.source_json, nullptr, /*allow_exceptions=*/false);
@@ -53,11 +58,12 @@ Result<data::DataSource> source_from_flags(const SourceFlags& f) {
     };
     j["format"] = !f.world.empty()           ? "world"
                   : !f.flickr8k.empty()      ? "flickr8k"
+                  : !f.daquar.empty()        ? "daquar"
                   : !f.coco_captions.empty() ? "coco_captions"
                   : !f.karpathy.empty()      ? "karpathy"
                                              : "vqa_v2";
     const std::string format = j["format"];
-    put("dir", f.world.empty() ? f.flickr8k : f.world);
+    put("dir", !f.world.empty() ? f.world : !f.flickr8k.empty() ? f.flickr8k : f.daquar);
     put("captions", f.coco_captions.empty() ? f.karpathy : f.coco_captions);
     put("questions", f.vqa_questions);
     put("annotations", f.vqa_annotations);

@@ -12,11 +12,12 @@
 namespace glimpse::app {
 
 struct SourceFlags {
-  std::string world, flickr8k, coco_captions, karpathy, vqa_questions, vqa_annotations;
+  std::string world, flickr8k, daquar, coco_captions, karpathy, vqa_questions, vqa_annotations;
   std::string images, image_pattern, coco_images, split, source_json;
 };
 
-// Adds --data, --flickr8k, --coco-captions, --karpathy, --vqa-questions, --vqa-annotations,
+// Adds --data, --flickr8k, --daquar, --coco-captions, --karpathy, --vqa-questions,
+// --vqa-annotations,
 // --images, --image-pattern, --coco-images, --split (default `split`) and --source.
 void add_source_flags(CLI::App& cmd, SourceFlags& flags, const std::string& split);
 

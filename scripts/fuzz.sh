@@ -4,7 +4,8 @@
 # corpus. Fails on any crash, hang, leak or sanitizer report, keeping the input that caused it in
 # build-fuzz/crashes/.
 #   scripts/fuzz.sh [--seconds S] [TARGET...]     (targets: request multipart image model_file
-#                                                  datasets recipe; default all, S default 60)
+#                                                  datasets recipe caption_questions; default all,
+#                                                  S default 60)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${GLIMPSE_FUZZ_BUILD_DIR:-$here/build-fuzz}
@@ -13,12 +14,12 @@ targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=${2:?--seconds needs a number}; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(request multipart image model_file datasets recipe)
+[ ${#targets[@]} -gt 0 ] || targets=(request multipart image model_file datasets recipe caption_questions)
 fail() { echo "fuzz.sh: $*" >&2; exit 1; }
 command -v clang++-14 >/dev/null || fail "clang++-14 is not installed: run scripts/setup.sh --fuzz"
 

@@ -40,6 +40,7 @@ packages=(
   libboost-dev libssl-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  wordnet-base
   libpng-dev libjpeg-dev libwebp-dev libtiff-dev libgif-dev zlib1g-dev
 )
 if [ "$browser" = 1 ]; then

@@ -2,8 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -423,6 +426,92 @@ Result<Dataset> load_world_folder(const std::string& dir, const std::string& spl
       }
     }
     ds.name = dir + " (" + split + ")";
+    return ds;
+  });
+}
+
+std::string question_kind(const std::string& question) {
+  const auto starts = [&](const char* prefix) { return question.rfind(prefix, 0) == 0; };
+  if (starts("how many"))
+    return "number";
+  if (starts("what colour") || starts("what color") || starts("what is the colour") ||
+      starts("what is the color") || starts("what are the colours") ||
+      starts("what are the colors"))
+    return "colour";
+  if (starts("where"))
+    return "location";
+  return "object";
+}
+
+namespace {
+
+// " in the image3 ?" at a DAQUAR question's end: the image's number, and where the reference
+// starts.
+std::optional<std::pair<int64_t, size_t>> daquar_image_reference(const std::string& line) {
+  static const std::regex kReference(
+      R"(\s*(?:(?:in|of|on)\s+)?(?:(?:the|this)\s+)?image(\d{1,9})\s*\?\s*$)");
+  std::smatch m;
+  if (!std::regex_search(line, m, kReference))
+    return std::nullopt;
+  return std::make_pair(std::stoll(m[1].str()), static_cast<size_t>(m.position(0)));
+}
+
+std::string trimmed(const std::string& s) {
+  const auto first = s.find_first_not_of(" \t\r");
+  return first == std::string::npos ? "" : s.substr(first, s.find_last_not_of(" \t\r") - first + 1);
+}
+
+}  // namespace
+
+Result<Dataset> load_daquar(const std::string& qa_file, const std::string& image_dir,
+                            const std::set<std::string>& only,
+                            const std::set<std::string>& except) {
+  return catch_as_result([&] {
+    std::vector<std::string> lines;
+    std::istringstream in(core::read_file(qa_file, 1ull << 30));
+    for (std::string line; std::getline(in, line);)
+      lines.push_back(trimmed(line));
+    while (!lines.empty() && lines.back().empty())
+      lines.pop_back();
+    Dataset ds;
+    ds.name = qa_file;
+    std::map<int64_t, size_t> index;
+    for (size_t i = 0; i < lines.size(); i += 2) {
+      const std::string at = "line " + std::to_string(i + 1);
+      const auto reference = daquar_image_reference(lines[i]);
+      if (!reference)
+        bad(qa_file, at + ": '" + lines[i] +
+                         "' is not a DAQUAR question (a question line ends 'in the imageN ?', its "
+                         "answer on the next line)");
+      if (i + 1 == lines.size() || lines[i + 1].empty())
+        bad(qa_file, at + ": the question has no answer on the line after it");
+      const auto [id, cut] = *reference;
+      const std::string name = "image" + std::to_string(id);
+      if ((!only.empty() && only.count(name) == 0) || except.count(name) != 0)
+        continue;
+      auto [it, added] = index.emplace(id, ds.images.size());
+      if (added) {
+        ImageEntry e;
+        e.id = id;
+        e.path = join_path(image_dir, name + ".jpg");
+        require_image(e.path, qa_file, at);
+        ds.images.push_back(std::move(e));
+      }
+      QaEntry q;
+      q.question_id = static_cast<int64_t>(i / 2);
+      q.question = trimmed(lines[i].substr(0, cut)) + "?";
+      q.answer = lines[i + 1];
+      q.answers.assign(10, q.answer);  // as ten agreeing humans: VQA accuracy is exact match
+      q.family = question_kind(q.question);
+      q.answer_type = q.family;
+      ds.images[it->second].questions.push_back(std::move(q));
+    }
+    for (const auto& name : only)
+      if (std::none_of(ds.images.begin(), ds.images.end(),
+                       [&](const ImageEntry& e) { return "image" + std::to_string(e.id) == name; }))
+        bad(qa_file, "'" + name + "' is named for this split but has no question in the file");
+    if (ds.images.empty())
+      bad(qa_file, "has no questions (of the images asked for)");
     return ds;
   });
 }

@@ -275,4 +275,87 @@ TEST(LoadFlickr8k, ReadsTheSharedDevAndTrainSplits) {
   EXPECT_EQ(train.value().caption_count(), 30000u);
 }
 
+TEST(LoadDaquar, ReadsQuestionsWithoutTheirImageReferenceByImage) {
+  TempDir d;
+  for (const char* f : {"image3.jpg", "image10.jpg"})
+    write_bytes(d.file(f), "x");
+  write_bytes(d.file("qa.txt"),
+              "what is on the desk in the image3 ?\r\nbook, scissor, papers\n"
+              "how many chairs are there in the image10 ?\n2\n"
+              "what is the largest brown objects in this image3 ?\ncarton\n"
+              "what colour is the sofa of the image10 ?\nred\n"
+              "where is the lamp on the table image10 ?\ntable\n\n");
+  auto ds = load_daquar(d.file("qa.txt"), d.path(), {}, {});
+  ASSERT_TRUE(ds) << ds.error().message;
+  ASSERT_EQ(ds.value().images.size(), 2u);
+  const auto& a = ds.value().images[0];
+  EXPECT_EQ(a.id, 3);
+  EXPECT_EQ(a.path, d.file("image3.jpg"));
+  ASSERT_EQ(a.questions.size(), 2u);
+  EXPECT_EQ(a.questions[0].question, "what is on the desk?");
+  EXPECT_EQ(a.questions[0].answer, "book, scissor, papers");
+  EXPECT_EQ(a.questions[0].answers, std::vector<std::string>(10, "book, scissor, papers"));
+  EXPECT_EQ(a.questions[0].family, "object");
+  EXPECT_EQ(a.questions[1].question, "what is the largest brown objects?");
+  EXPECT_EQ(a.questions[1].question_id, 2);
+  const auto& b = ds.value().images[1];
+  EXPECT_EQ(b.questions[0].question, "how many chairs are there?");
+  EXPECT_EQ(b.questions[0].family, "number");
+  EXPECT_EQ(b.questions[1].question, "what colour is the sofa?");
+  EXPECT_EQ(b.questions[1].family, "colour");
+  EXPECT_EQ(b.questions[2].question, "where is the lamp on the table?");
+  EXPECT_EQ(b.questions[2].family, "location");
+  // only / except select images by name
+  auto only = load_daquar(d.file("qa.txt"), d.path(), {"image10"}, {});
+  ASSERT_TRUE(only) << only.error().message;
+  ASSERT_EQ(only.value().images.size(), 1u);
+  EXPECT_EQ(only.value().question_count(), 3u);
+  auto except = load_daquar(d.file("qa.txt"), d.path(), {}, {"image10"});
+  ASSERT_TRUE(except) << except.error().message;
+  EXPECT_EQ(except.value().question_count(), 2u);
+}
+
+TEST(LoadDaquar, RefusesMalformedFilesNamingTheLine) {
+  TempDir d;
+  write_bytes(d.file("image3.jpg"), "x");
+  const std::string qa = "dataset file '" + d.file("qa.txt") + "': ";
+  struct Case {
+    std::string text, message;
+  };
+  const std::vector<Case> cases = {
+      {"what is this?\nchair\n",
+       qa + "line 1: 'what is this?' is not a DAQUAR question (a question line ends 'in the "
+            "imageN ?', its answer on the next line)"},
+      {"what is on the desk in the image3 ?\nbook\nwhat is it in the image3 ?\n",
+       qa + "line 3: the question has no answer on the line after it"},
+      {"what is on the desk in the image3 ?\n\nchair\n",
+       qa + "line 1: the question has no answer on the line after it"},
+      {"what is on the desk in the image4 ?\nbook\n",
+       qa + "line 1: image file '" + d.file("image4.jpg") +
+           "' does not exist; check the image folder"},
+      {"", qa + "has no questions (of the images asked for)"},
+  };
+  for (const auto& c : cases) {
+    write_bytes(d.file("qa.txt"), c.text);
+    auto ds = load_daquar(d.file("qa.txt"), d.path(), {}, {});
+    ASSERT_FALSE(ds) << c.message;
+    EXPECT_EQ(ds.error().message, c.message);
+  }
+  write_bytes(d.file("qa.txt"), "what is on the desk in the image3 ?\nbook\n");
+  auto unknown = load_daquar(d.file("qa.txt"), d.path(), {"image3", "image9"}, {});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().message,
+            qa + "'image9' is named for this split but has no question in the file");
+}
+
+TEST(LoadDaquar, ReadsTheSharedTrainingSplit) {
+  const std::string dir = glimpse::testing::shared_data("data/daquar");
+  if (!std::filesystem::exists(dir + "/qa_train.txt"))
+    GTEST_SKIP() << "no ../shared/data/daquar here";
+  auto all = load_daquar(dir + "/qa_train.txt", dir + "/images", {}, {});
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(all.value().question_count(), 6795u);
+  EXPECT_EQ(all.value().images.size(), 794u);  // one listed training image has no question
+}
+
 }  // namespace glimpse::data

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "glimpse/data/world_export.h"
 #include "test_util.h"
 
@@ -62,6 +64,7 @@ TEST(DataSource, OnlyFormatsThatReadASplitHaveSplits) {
        std::vector<std::pair<std::string, bool>>{{"world", true},
                                                  {"flickr8k", true},
                                                  {"karpathy", true},
+                                                 {"daquar", true},
                                                  {"coco_captions", false},
                                                  {"vqa_v2", false},
                                                  {"nonsense", false}}) {
@@ -85,7 +88,7 @@ TEST(DataSource, WritesOnlyTheFieldsItsFormatReads) {
 TEST(DataSource, RefusesWhatItCannotReadNamingTheFieldToGive) {
   EXPECT_EQ(refusal(json::parse(R"({"dir": "w"})")),
             "data.train.0: give its \"format\": one of world, flickr8k, coco_captions, karpathy, "
-            "vqa_v2");
+            "vqa_v2, daquar");
   EXPECT_EQ(refusal(json::parse(R"({"format": "world", "dir": "w"})")),
             "data.train.0: a world source needs \"split\" (it reads dir, split)");
   EXPECT_EQ(refusal(json::parse(R"({"format": "world", "dir": "w", "split": "dev",
@@ -100,6 +103,49 @@ TEST(DataSource, RefusesWhatItCannotReadNamingTheFieldToGive) {
   EXPECT_EQ(refusal(json::parse(R"(["world"])")),
             "data.train.0: a data source is an object such as {\"format\": \"world\", \"dir\": "
             "\"world\", \"split\": \"train\"}, not [\"world\"]");
+}
+
+TEST(DataSource, DaquarSplitsCarveTheDevImagesOutOfTheTrainingOnes) {
+  TempDir d;
+  std::filesystem::create_directories(d.file("images"));
+  std::string list, qa;
+  for (int i = 1; i <= 20; ++i) {
+    glimpse::testing::write_bytes(d.file("images/image" + std::to_string(i) + ".jpg"), "x");
+    list += "image" + std::to_string(i) + "\n";
+    qa += "what is on the desk in the image" + std::to_string(i) + " ?\nbook\n";
+  }
+  glimpse::testing::write_bytes(d.file("train_images.txt"), list);
+  glimpse::testing::write_bytes(d.file("qa_train.txt"), qa);
+  EXPECT_EQ(daquar_default_dev_images(d.path()).value(),
+            (std::vector<std::string>{"image10", "image20"}));
+  const auto read = [&](json j) {
+    j["format"] = "daquar";
+    j["dir"] = d.path();
+    return load_source(source_from_json(j, "test")).take();
+  };
+  const auto dev = read({{"split", "dev"}});
+  ASSERT_EQ(dev.images.size(), 2u);
+  EXPECT_EQ(dev.images[0].id, 10);
+  EXPECT_EQ(read({{"split", "train"}}).images.size(), 18u);
+  EXPECT_EQ(read({{"split", "all"}}).images.size(), 20u);
+  const auto own = read({{"split", "dev"}, {"dev_images", {"image4"}}});
+  ASSERT_EQ(own.images.size(), 1u);
+  EXPECT_EQ(own.images[0].id, 4);
+  DataSource s = source_from_json(
+      json{{"format", "daquar"}, {"dir", "q"}, {"split", "dev"}, {"dev_images", {"image4"}}}, "t");
+  EXPECT_EQ(to_json(s), json::parse(R"({"format": "daquar", "dir": "q", "split": "dev",
+                                        "dev_images": ["image4"], "weight": 1.0})"));
+  EXPECT_EQ(describe(s), "daquar q (dev)");
+  EXPECT_EQ(refusal(json::parse(R"({"format": "daquar", "dir": "q", "split": "test"})")),
+            "data.train.0: a daquar source's \"split\" is train, dev (carved out of the training "
+            "images) or all, not 'test'");
+  EXPECT_EQ(refusal(json::parse(R"({"format": "daquar", "dir": "q", "split": "dev",
+                                   "dev_images": [3]})")),
+            "data.train.0: \"dev_images\" holds image names such as \"image3\", not 3");
+  EXPECT_EQ(refusal(json::parse(R"({"format": "daquar", "dir": "q", "split": "dev",
+                                   "dev_images": []})")),
+            "data.train.0: \"dev_images\" must be a non-empty list of image names such as "
+            "[\"image3\"], not []");
 }
 
 }  // namespace

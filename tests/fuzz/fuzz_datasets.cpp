@@ -1,4 +1,4 @@
-// The dataset loaders (COCO captions, Karpathy, Flickr8k, VQA v2, the world's folder): the
+// The dataset loaders (COCO captions, Karpathy, Flickr8k, VQA v2, the world's folder, DAQUAR): the
 // input's first byte picks one, the rest is split at "\n----\n" into the files it reads. Each
 // file either loads or is refused with a message naming it.
 #include <unistd.h>
@@ -18,6 +18,7 @@ const fs::path& scratch() {
   static const fs::path dir = [] {
     auto d = fs::temp_directory_path() / ("glimpse-fuzz-datasets-" + std::to_string(::getpid()));
     fs::create_directories(d / "images");
+    std::ofstream(d / "images" / "image1.jpg") << "x";  // so that a DAQUAR file can name one
     return d;
   }();
   return dir;
@@ -49,7 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto parts = split_files(fuzzing::as_text(data + 1, size - 1));
   const std::string images = (scratch() / "images").string();
   Result<data::Dataset> d = ErrorInfo{};
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
     case 0:
       d = data::load_coco_captions(write("captions.json", parts, 0), images);
       break;
@@ -62,6 +63,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 3:
       d = data::load_vqa(write("questions.json", parts, 0), write("annotations.json", parts, 1),
                          images, "", "img_{id}.png");
+      break;
+    case 5:
+      d = data::load_daquar(write("qa.txt", parts, 0), images, {}, {});
       break;
     default:
       write("captions_train.json", parts, 0);

@@ -110,7 +110,7 @@ TEST(Recipe, RefusesUnknownKeysWrongTypesAndRangesNamingTheKey) {
             "epoch");
   EXPECT_EQ(refused(R"({"data": {"train": [{"format": "coco", "captions": "c.json"}]}})"),
             "recipe: data.train.0: unknown format 'coco': give one of world, flickr8k, "
-            "coco_captions, karpathy, vqa_v2");
+            "coco_captions, karpathy, vqa_v2, daquar");
   EXPECT_EQ(refused(R"({"data": {"train": [{"format": "world", "dir": "w", "split": "train",
                                             "weight": 0}]}})"),
             "recipe: data.train.0: \"weight\" must be a number above 0 (how many times an epoch "

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -76,5 +77,19 @@ Result<Dataset> load_vqa(const std::string& questions_json, const std::string& a
 // A folder in the layout `glimpse world` writes: captions_<split>.json, questions_<split>.json,
 // annotations_<split>.json and images/. Captions and questions of one split, merged by image.
 Result<Dataset> load_world_folder(const std::string& dir, const std::string& split);
+
+// DAQUAR's raw question file (Malinowski & Fritz 2014): a question line ending "… in the imageN ?",
+// then its answer line ("chair, table" for several items); the images are image_dir/imageN.jpg.
+// A question keeps its words without the image reference ("what is on the desk?"), its family and
+// answer type are its question_kind, and its one answer stands for ten agreeing humans (so that
+// the VQA accuracy of a prediction is 1 when it is that answer, as the world's questions are). Only
+// the images named in `only` ("image3") when it is not empty, none of those in `except`; images in
+// the order of their first question, ids their N.
+Result<Dataset> load_daquar(const std::string& qa_file, const std::string& image_dir,
+                            const std::set<std::string>& only, const std::set<std::string>& except);
+
+// A question's type, as COCO-QA's and DAQUAR's figures are broken down: "number" (how many …),
+// "colour" (what colour/color …), "location" (where …), else "object".
+std::string question_kind(const std::string& question);
 
 }  // namespace glimpse::data

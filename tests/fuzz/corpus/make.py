@@ -111,7 +111,7 @@ put("model_file", "huge_header_length", struct.pack("<Q", 1 << 62) + b"{}")
 put("model_file", "nan", safetensors({"w": ("F32", [1], struct.pack("<f", float("nan")))}, {}))
 
 # datasets: the first byte picks the loader (0 COCO, 1 Karpathy, 2 Flickr8k, 3 VQA v2,
-# 4 the world's folder), the rest holds its files separated by "\n----\n".
+# 4 the world's folder, 5 DAQUAR), the rest holds its files separated by "\n----\n".
 sep = "\n----\n"
 coco = {"images": [{"id": 1, "file_name": "a.png", "width": 4, "height": 4}],
         "annotations": [{"id": 1, "image_id": 1, "caption": "a red circle"}]}
@@ -126,6 +126,8 @@ annotations = {"annotations": [{"question_id": 5, "image_id": 1, "answer_type": 
 put("datasets", "vqa", b"\x03" + (json.dumps(questions) + sep + json.dumps(annotations)).encode())
 put("datasets", "world", b"\x04" + (json.dumps(coco) + sep + json.dumps(questions) + sep +
                                     json.dumps(annotations)).encode())
+put("datasets", "daquar", b"\x05" + b"what is on the desk in the image1 ?\nbook, lamp\n"
+    b"how many chairs are there in the image1 ?\n2\n")
 put("datasets", "flickr8k_bad_line", b"\x02" + ("no tab here\n" + sep + "a.png\n").encode())
 
 # recipe: a recipe's JSON, then after "\n----\n" one --set assignment per line.
@@ -150,3 +152,11 @@ put("recipe", "set_not_utf8", json.dumps(vqa) + sep + "model.tasks=[\"v\udcf1a\"
 # Found by fuzz_recipe: a model field of 6e77 was cast to int64 unchecked (undefined behaviour).
 put("recipe", "set_huge_width", json.dumps(minimal) + sep + "model.encoder.width=6e77")
 put("recipe", "set_huge_index", json.dumps(minimal) + sep + "objectives." + "9" * 30 + ".weight=1")
+
+# caption_questions: one caption.
+for name, text in [("subject", "A dog is catching a ball ."),
+                   ("number", "Two girls are sitting on a bench in the park ."),
+                   ("colour", "A man in a red shirt climbs a rock ."),
+                   ("odd", "and and is , the the of ing ings s")]:
+    put("caption_questions", name, text)
+
