@@ -109,7 +109,8 @@ TEST(WordNet, AMissingOrBrokenDatabaseSaysWhichFileAndWhatToDo) {
   auto r = WordNetNouns::load(dir.string());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message, "cannot read " + (dir / "index.noun").string() +
-                                   ": WUPS needs WordNet 3.0 (apt-get install wordnet-base)");
+                                   ": WUPS and glimpse questions read WordNet 3.0 there (apt-get "
+                                   "install wordnet-base)");
   std::ofstream(dir / "index.noun") << "  licence line\nbed n 2\n";
   r = WordNetNouns::load(dir.string());
   ASSERT_FALSE(r);

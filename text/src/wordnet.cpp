@@ -49,7 +49,9 @@ void each_line(const std::string& path, const std::function<void(const std::stri
   std::ifstream in(path);
   if (!in)
     throw Error(ErrorCode::kNotFound,
-                "cannot read " + path + ": WUPS needs WordNet 3.0 (apt-get install wordnet-base)");
+                "cannot read " + path +
+                    ": WUPS and glimpse questions read WordNet 3.0 there (apt-get install "
+                    "wordnet-base)");
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n)
     if (!line.empty() && line[0] != ' ')
