@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <stdexcept>
 
 namespace glimpse::text {
@@ -31,6 +32,25 @@ double score(const std::vector<std::string>& truth, const std::vector<std::strin
   return std::min(left, right);
 }
 
+// The largest Wu-Palmer similarity between a noun synset of a and one of b (0 when either has
+// none): WUPS's measure before its threshold, 1 for equal items.
+double best_wup(const WordNetNouns& wordnet, const std::string& a, const std::string& b) {
+  if (a == b)
+    return 1.0;
+  if (a.empty() || b.empty())
+    return 0.0;
+  const auto sa = wordnet.synsets(a), sb = wordnet.synsets(b);
+  double best = 0.0;
+  for (const auto x : sa)
+    for (const auto y : sb)
+      best = std::max(best, wordnet.wup_similarity(x, y));
+  return best;
+}
+
+double thresholded(double best, double threshold) {
+  return best < threshold ? best * 0.1 : best;
+}
+
 }  // namespace
 
 std::vector<std::string> answer_items(const std::string& answer) {
@@ -58,16 +78,7 @@ double exact_measure(const std::string& a, const std::string& b) {
 
 double wup_measure(const WordNetNouns& wordnet, const std::string& a, const std::string& b,
                    double threshold) {
-  if (a == b)
-    return 1.0;
-  if (a.empty() || b.empty())
-    return 0.0;
-  const auto sa = wordnet.synsets(a), sb = wordnet.synsets(b);
-  double best = 0.0;
-  for (const auto x : sa)
-    for (const auto y : sb)
-      best = std::max(best, wordnet.wup_similarity(x, y));
-  return best < threshold ? best * 0.1 : best;
+  return thresholded(best_wup(wordnet, a, b), threshold);
 }
 
 double daquar_accuracy(const std::string& truth, const std::string& prediction) {
@@ -87,6 +98,16 @@ DaquarReport daquar_report(const WordNetNouns& wordnet, const std::vector<std::s
   if (truths.size() != predictions.size())
     throw std::invalid_argument("daquar_report: " + std::to_string(truths.size()) + " truths and " +
                                 std::to_string(predictions.size()) + " predictions");
+  // Each pair of items' similarity once, for both thresholds and every question that repeats it.
+  std::map<std::pair<std::string, std::string>, double> known;
+  const auto at = [&](double threshold) {
+    return [&known, &wordnet, threshold](const std::string& a, const std::string& b) {
+      auto it = known.find({a, b});
+      if (it == known.end())
+        it = known.emplace(std::make_pair(a, b), best_wup(wordnet, a, b)).first;
+      return thresholded(it->second, threshold);
+    };
+  };
   DaquarReport r;
   const auto add = [](DaquarFigures& f, double acc, double w9, double w0) {
     ++f.questions;
@@ -95,11 +116,12 @@ DaquarReport daquar_report(const WordNetNouns& wordnet, const std::vector<std::s
     f.wups_00 += w0;
   };
   for (size_t i = 0; i < truths.size(); ++i) {
-    const double acc = daquar_accuracy(truths[i], predictions[i]);
-    const double w9 = wups(wordnet, truths[i], predictions[i], 0.9);
-    const double w0 = wups(wordnet, truths[i], predictions[i], 0.0);
+    const auto truth = answer_items(truths[i]), prediction = answer_items(predictions[i]);
+    const double acc = score(truth, prediction, exact_measure);
+    const double w9 = score(truth, prediction, at(0.9));
+    const double w0 = score(truth, prediction, at(0.0));
     add(r.all, acc, w9, w0);
-    if (answer_items(truths[i]).size() == 1)
+    if (truth.size() == 1)
       add(r.single_word, acc, w9, w0);
   }
   for (auto* f : {&r.all, &r.single_word})
