@@ -302,9 +302,10 @@ TEST(LocateReadout, WordGlimpsesMatchTheLoopByLoopReadout) {
   EXPECT_EQ(weights[1][0][1].item<float>(), 0.0F) << "not a word of item 1";
 }
 
-TEST(LocateReadout, WordGlimpsesGradientsMatchFiniteDifferencesInDouble) {
-  torch::manual_seed(46);
-  auto block = writing(word_glimpses(3, 2, 2));
+// A word-glimpse block of 3 channels (condition 2) in double: its gradients with respect to the
+// grid, the question's word states and the named parameters match finite differences.
+void expect_word_block_gradients_match_finite_differences(LocateReadout& block,
+                                                          const std::vector<std::string>& names) {
   block->to(torch::kDouble);
   auto r = reading_drawn(2, 2);
   auto states = r.states.to(torch::kDouble).requires_grad_(true);
@@ -312,8 +313,7 @@ TEST(LocateReadout, WordGlimpsesGradientsMatchFiniteDifferencesInDouble) {
   const auto project = torch::randn({2, 3, 3, 3}, torch::kDouble);
   auto params = block->named_parameters();
   std::vector<torch::Tensor*> tensors = {&x, &states};
-  for (const auto* name : {"hidden.weight", "to_film.weight", "to_film.bias", "score.weight",
-                           "write.weight", "word_score.weight"})
+  for (const auto& name : names)
     tensors.push_back(&params[name]);
   testing::expect_gradients_match_finite_differences(
       [&] {
@@ -321,6 +321,14 @@ TEST(LocateReadout, WordGlimpsesGradientsMatchFiniteDifferencesInDouble) {
         return (block->forward(x, now) * project).sum();
       },
       tensors, 3);
+}
+
+TEST(LocateReadout, WordGlimpsesGradientsMatchFiniteDifferencesInDouble) {
+  torch::manual_seed(46);
+  auto block = writing(word_glimpses(3, 2, 2));
+  expect_word_block_gradients_match_finite_differences(
+      block, {"hidden.weight", "to_film.weight", "to_film.bias", "score.weight", "write.weight",
+              "word_score.weight"});
 }
 
 // What words are for: the same weights, and the order the objects are named in decides which
@@ -415,21 +423,8 @@ TEST(LocateReadout, WordOrderMatchesTheLoopByLoopReadout) {
 TEST(LocateReadout, WordOrderGradientsMatchFiniteDifferencesInDouble) {
   torch::manual_seed(48);
   auto block = writing(in_order(3, 2, 2));
-  block->to(torch::kDouble);
-  auto r = reading_drawn(2, 2);
-  auto states = r.states.to(torch::kDouble).requires_grad_(true);
-  auto x = torch::randn({2, 3, 3, 3}, torch::kDouble).requires_grad_(true);
-  const auto project = torch::randn({2, 3, 3, 3}, torch::kDouble);
-  auto params = block->named_parameters();
-  std::vector<torch::Tensor*> tensors = {&x, &states};
-  for (const auto* name : {"to_film.weight", "score.weight", "word_score.weight", "word_slopes"})
-    tensors.push_back(&params[name]);
-  testing::expect_gradients_match_finite_differences(
-      [&] {
-        const QuestionReading now{r.vector.to(torch::kDouble), states, r.words};
-        return (block->forward(x, now) * project).sum();
-      },
-      tensors, 3);
+  expect_word_block_gradients_match_finite_differences(
+      block, {"to_film.weight", "score.weight", "word_score.weight", "word_slopes"});
 }
 
 // What the order is for: glimpses whose word scores start alike (here all zero) still read
